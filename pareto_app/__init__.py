@@ -1,0 +1,18 @@
+"""pareto-app: explore the Pareto fronts of multi-objective bilevel learning problems.
+
+    import pareto_app as pa
+    problem = pa.tasks.get("toy-quadratic", S=2)
+    result = pa.solve(problem, solver="wc-mhgd", preference=[0.7, 0.3], steps=500)
+"""
+
+from . import solvers, tasks
+from .api import Diverged, Sweep, solve, stream, sweep
+from .controller import Controller
+from .indicators import hypervolume, nondominated
+from .problem import Minibatches, Problem
+from .result import Iterate, Result
+
+__all__ = [
+    "Controller", "Diverged", "Iterate", "Minibatches", "Problem", "Result", "Sweep", "hypervolume",
+    "nondominated", "solve", "solvers", "stream", "sweep", "tasks",
+]

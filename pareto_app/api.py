@@ -1,0 +1,215 @@
+"""The three ways to run a solver: `stream` (iterate by iterate), `solve` and `sweep`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import solvers
+from .controller import Controller
+from .indicators import hypervolume, nondominated
+from .metrics import point_metrics
+from .oracles import Oracles
+from .preference import normalize_preference
+from .problem import Problem
+from .result import Iterate, Result
+
+# An objective this many times larger than its start (plus one) is taken as divergence.
+EXPLOSION_FACTOR = 1e8
+
+
+class Diverged(RuntimeError):
+    """A run stopped itself: non-finite or exploding values. `last` is the last good iterate."""
+
+    def __init__(self, message: str, last: Iterate | None) -> None:
+        super().__init__(message)
+        self.last = last
+
+
+@dataclass
+class Prepared:
+    problem: Problem
+    solver: solvers.Solver
+    options: dict[str, Any]
+    preference: np.ndarray
+
+
+def prepare(problem: Problem, solver: str, preference: Sequence[float] | None, device: str,
+            options: dict[str, Any]) -> Prepared:
+    """Check everything a run needs before it starts; ValueError on bad input."""
+    if not isinstance(problem, Problem):
+        raise ValueError(f"expected a pareto_app.Problem; got {type(problem).__name__}")
+    algo = solvers.get(solver)
+    if algo.needs_strong_convexity and not problem.strongly_convex:
+        raise ValueError(
+            f"solver {solver!r} needs a strongly convex lower level (its hypergradients are undefined otherwise); "
+            f"{problem.name!r} is declared merely convex: use 'wc-penalty'"
+        )
+    opts = solvers.check_options(algo, options)
+    r = normalize_preference(preference, problem.num_objectives)
+    return Prepared(problem.to(device), algo, opts, r)
+
+
+def stream(problem: Problem, solver: str = "wc-mhgd", preference: Sequence[float] | None = None, *,
+           steps: int | None = 1000, seed: int = 0, device: str = "auto", controller: Controller | None = None,
+           metrics_every: int = 10, **options: Any) -> Iterator[Iterate]:
+    """Run `solver` on `problem`, yielding an Iterate per step.
+
+    `controller` steers it from another thread (preference, pause, resume, stop);
+    `steps=None` runs until stopped. Raises Diverged (with the last good iterate) when
+    the objectives become non-finite or explode.
+    """
+    if steps is not None and (int(steps) != steps or steps < 1):
+        raise ValueError(f"steps={steps!r} must be a whole number ≥ 1 (or None to run until stopped)")
+    if int(metrics_every) != metrics_every or metrics_every < 1:
+        raise ValueError(f"metrics_every={metrics_every!r} must be a whole number ≥ 1")
+    if seed is None or int(seed) != seed:
+        raise ValueError(f"seed={seed!r} must be a whole number")
+    run = prepare(problem, solver, preference, device, options)
+    return iter(Run(run, steps, int(seed), controller, int(metrics_every)))
+
+
+class Run:
+    """One run as an iterator of Iterates; `options` holds the resolved option values once started."""
+
+    def __init__(self, run: Prepared, steps: int | None, seed: int, controller: Controller | None,
+                 metrics_every: int) -> None:
+        self.prepared, self.steps, self.seed = run, steps, seed
+        self.controller, self.metrics_every = controller, metrics_every
+        self.options: dict[str, Any] = dict(run.options)
+
+    def __iter__(self) -> Iterator[Iterate]:
+        problem, algo, r = self.prepared.problem, self.prepared.solver, self.prepared.preference
+        steps, controller = self.steps, self.controller
+        torch.manual_seed(self.seed)
+        generator = torch.Generator().manual_seed(self.seed)
+        oracles = Oracles(problem)
+        measure = Oracles(problem)  # metrics cost oracle calls too, but not the solver's
+        start = time.perf_counter()
+        with torch.no_grad():
+            state = algo.init(problem, r, dict(self.options, steps=steps), oracles, generator)
+        self.options = {k: v for k, v in state.options.items() if k != "steps"}
+        if controller is not None:
+            controller.num_objectives = problem.num_objectives
+        seen = 0
+        first: np.ndarray | None = None
+        last: Iterate | None = None
+        k = 0
+        while steps is None or k < steps:
+            changed = False
+            if controller is not None:
+                controller.wait_while_paused()
+                if controller.stopped:
+                    return
+                seen, new = controller.take_preference(seen)
+                if new is not None:
+                    r, changed = normalize_preference(new, problem.num_objectives), True
+            with torch.no_grad():
+                state, out = algo.step(state, r)
+            f = out.objectives.detach().double().cpu().numpy()
+            if first is None:
+                first = np.abs(f)
+            bad = _divergence(f, out, first)
+            if bad:
+                raise Diverged(f"{algo.name} diverged at step {k}: {bad}; the last good iterate is kept. "
+                               "Try a smaller step size.", last)
+            final_step = steps is not None and k == steps - 1
+            if k % self.metrics_every == 0 or final_step:
+                with torch.no_grad():
+                    m = point_metrics(measure, out.x, out.y, r, out.weights, out.multipliers)
+                violation, stationarity, kkt = m.constraint_violation, m.stationarity, m.kkt_residual
+            else:
+                violation = float(measure.lower_grad_y(out.x, out.y).norm())
+                stationarity = kkt = float("nan")
+            last = Iterate(
+                step=k, x=out.x, y=out.y, objectives=f, weights=out.weights, preference=r.copy(),
+                constraint_violation=violation, stationarity=stationarity, kkt_residual=kkt,
+                direction_norm=out.direction_norm, oracle_calls=oracles.counts.as_dict(),
+                elapsed=time.perf_counter() - start, preference_changed=changed,
+            )
+            yield last
+            k += 1
+
+
+def _divergence(f: np.ndarray, out: Any, first: np.ndarray) -> str:
+    if not np.all(np.isfinite(f)):
+        return f"an objective became non-finite ({f.tolist()})"
+    if not (bool(torch.isfinite(out.x).all()) and bool(torch.isfinite(out.y).all())):
+        return "x or y became non-finite"
+    if np.any(np.abs(f) > EXPLOSION_FACTOR * (first + 1.0)):
+        return f"the objectives exploded ({f.tolist()})"
+    return ""
+
+
+def solve(problem: Problem, solver: str = "wc-mhgd", preference: Sequence[float] | None = None, *,
+          steps: int = 1000, seed: int = 0, device: str = "auto", controller: Controller | None = None,
+          metrics_every: int = 10, progress: Callable[[Iterate, int], None] | None = None, **options: Any) -> Result:
+    """Run `solver` for `steps` steps and return the Result (history as a DataFrame)."""
+    run = prepare(problem, solver, preference, device, options)
+    if int(steps) != steps or steps < 1:
+        raise ValueError(f"steps={steps!r} must be a whole number ≥ 1")
+    rows: list[dict[str, Any]] = []
+    last: Iterate | None = None
+    status, message = "finished", ""
+    runner = Run(run, int(steps), int(seed), controller, int(metrics_every))
+    try:
+        for it in runner:
+            rows.append(it.row())
+            last = it
+            if progress is not None:
+                progress(it, steps)
+    except Diverged as err:
+        status, message = "diverged", str(err)
+    if status == "finished" and last is not None and last.step < steps - 1:
+        status, message = "stopped", f"stopped at step {last.step}"
+    if last is None:
+        raise Diverged(message or "the run produced no finite iterate", None)
+    return Result(
+        solver=solver, task=run.problem.name, task_params=dict(run.problem.params),
+        preference=[float(v) for v in last.preference], options=runner.options, seed=int(seed),
+        steps=int(steps), status=status, message=message, x=last.x.detach().cpu(), y=last.y.detach().cpu(),
+        objectives=last.objectives, history=pd.DataFrame(rows), device=str(run.problem.device),
+        metadata={"oracle_calls": last.oracle_calls, "elapsed": last.elapsed},
+    )
+
+
+@dataclass
+class Sweep:
+    """Many runs over a set of preferences, and the front they trace."""
+
+    results: list[Result]
+    preferences: np.ndarray
+
+    @property
+    def objectives(self) -> np.ndarray:
+        return np.array([r.objectives for r in self.results])
+
+    @property
+    def front_mask(self) -> np.ndarray:
+        return nondominated(self.objectives)
+
+    def hypervolume(self, reference: Sequence[float] | None = None) -> float:
+        return hypervolume(self.objectives[self.front_mask], reference)
+
+
+def sweep(problem: Problem, solver: str = "wc-mhgd", preferences: np.ndarray | Sequence[Sequence[float]] = (), *,
+          steps: int = 500, seed: int = 0, device: str = "auto",
+          progress: Callable[[int, int], None] | None = None, **options: Any) -> Sweep:
+    """One run per row of `preferences` (B×S), sequentially; `progress(done, total)` after each."""
+    P = np.asarray(preferences, dtype=float)
+    if P.ndim != 2 or len(P) == 0:
+        raise ValueError(f"preferences must be a non-empty B×S array; got shape {P.shape}")
+    P = np.array([normalize_preference(p, problem.num_objectives) for p in P])
+    problem = problem.to(device)
+    results = []
+    for i, r in enumerate(P):
+        results.append(solve(problem, solver, r, steps=steps, seed=seed, device=device, **options))
+        if progress is not None:
+            progress(i + 1, len(P))
+    return Sweep(results=results, preferences=P)

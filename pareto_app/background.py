@@ -1,0 +1,69 @@
+"""A run on a worker thread: the solver streams iterates into a queue the page drains.
+
+The worker never touches the page; the page never computes gradients. Each browser
+session owns its own BackgroundRun, so tabs do not share runs.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from .api import Diverged, stream
+from .controller import Controller
+from .problem import Problem
+from .result import Iterate
+
+
+class BackgroundRun:
+    """Start with `start()`; steer with `controller`; collect with `drain()`."""
+
+    def __init__(self, problem: Problem, solver: str, preference: Sequence[float] | None, *, steps: int | None,
+                 seed: int = 0, device: str = "auto", metrics_every: int = 10, **options: Any) -> None:
+        self.controller = Controller()
+        self._queue: queue.Queue[Iterate] = queue.Queue()
+        self.status = "starting"  # starting | running | finished | stopped | diverged | failed
+        self.message = ""
+        self.last: Iterate | None = None
+        # Building the iterator validates everything, so bad input fails here, on the caller's thread.
+        self._iterator = stream(problem, solver, preference, steps=steps, seed=seed, device=device,
+                                controller=self.controller, metrics_every=metrics_every, **options)
+        self._steps = steps
+        self._thread = threading.Thread(target=self._work, name=f"pareto-run-{solver}", daemon=True)
+
+    def start(self) -> BackgroundRun:
+        self.status = "running"
+        self._thread.start()
+        return self
+
+    def _work(self) -> None:
+        try:
+            for it in self._iterator:
+                self.last = it
+                self._queue.put(it)
+            stopped = self.controller.stopped or (self._steps is not None and self.last is not None
+                                                  and self.last.step < self._steps - 1)
+            self.status = "stopped" if stopped else "finished"
+        except Diverged as err:
+            self.status, self.message = "diverged", str(err)
+        except Exception as err:  # noqa: BLE001 - the page shows why, instead of a dead thread
+            self.status, self.message = "failed", f"{type(err).__name__}: {err}"
+
+    def drain(self, limit: int | None = None) -> list[Iterate]:
+        """The iterates produced since the last call."""
+        out: list[Iterate] = []
+        while limit is None or len(out) < limit:
+            try:
+                out.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return out
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)

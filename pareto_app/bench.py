@@ -1,0 +1,150 @@
+"""Benchmarks you can rerun: `python -m pareto_app bench qp|hvp|iteration`.
+
+Each prints ratios measured in one run (the machine is shared and noisy: absolute times
+move, ratios much less).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from .oracles import LowerPoint, Oracles
+from .problem import Problem
+
+
+def digits_mlp_problem(hidden: int = 256, samples: int = 1024, l2: float = 0.05, seed: int = 0) -> Problem:
+    """A 64-`hidden`-10 MLP on scikit-learn's digits with per-sample weights x (the bench model).
+
+    g(x, y) = mean_i σ(x_i) CE(MLP_y(a_i), b_i) + l2 ‖y‖²;  f(x, y) = CE on held-out digits.
+    """
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    gen = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(digits.target), generator=gen)
+    features = torch.tensor(digits.data, dtype=torch.float32)[order] / 16.0
+    labels = torch.tensor(digits.target, dtype=torch.long)[order]
+    train_a, train_b = features[:samples], labels[:samples]
+    val_a, val_b = features[samples:], labels[samples:]
+    shapes = [(hidden, 64), (hidden,), (10, hidden), (10,)]
+    sizes = [int(np.prod(s)) for s in shapes]
+
+    def mlp(y: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        W1, b1, W2, b2 = (p.reshape(s) for p, s in zip(torch.split(y, sizes), shapes))
+        return torch.relu(a @ W1.T + b1) @ W2.T + b2
+
+    def lower(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        losses = torch.nn.functional.cross_entropy(mlp(y, train_a), train_b, reduction="none")
+        return (torch.sigmoid(x) * losses).mean() + l2 * y.pow(2).sum()
+
+    def upper(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(mlp(y, val_a), val_b)
+
+    y0 = torch.cat([torch.randn(n, generator=gen) * (0.1 if len(s) > 1 else 0.0) for n, s in zip(sizes, shapes)])
+    return Problem(upper=[upper, upper], lower=lower, x0=torch.zeros(samples), y0=y0, name="digits-mlp")
+
+
+def _time(fn: Callable[[], Any], repeats: int) -> float:
+    fn()  # warm-up
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            fn()
+        best = min(best, (time.perf_counter() - start) / repeats)
+    return best
+
+
+def bench_hvp(repeats: int = 20) -> list[dict[str, Any]]:
+    """HVP time over gradient time on the 64-256-10 MLP, for each way of taking the HVP."""
+    problem = digits_mlp_problem()
+    x, y = problem.x0, problem.y0
+    v = torch.randn_like(y)
+    rows = []
+    oracles = Oracles(problem)
+    t_grad = _time(lambda: oracles.lower_grad_y(x, y), repeats)
+    for mode in ("reverse", "forward"):
+        o = Oracles(problem, second_order=mode)
+        t_fresh = _time(lambda: o.at(x, y).hvp(v), repeats)  # graph built for one product
+        point = o.at(x, y)
+        t_reuse = _time(lambda: point.hvp(v), repeats)  # the N products of a CG solve
+        rows.append({"mode": mode, "grad_ms": 1e3 * t_grad, "hvp_ms": 1e3 * t_fresh,
+                     "hvp_over_grad": t_fresh / t_grad, "hvp_reused_over_grad": t_reuse / t_grad})
+    return rows
+
+
+class TimedOracles(Oracles):
+    """Oracles that also add up the wall time spent inside them."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem)
+        self.seconds = 0.0
+
+    def _timed(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+    def upper(self, *args: Any, **kwargs: Any) -> Any:
+        return self._timed(super().upper, *args, **kwargs)
+
+    def lower_grad_y(self, *args: Any, **kwargs: Any) -> Any:
+        return self._timed(super().lower_grad_y, *args, **kwargs)
+
+    def lower_grad(self, *args: Any, **kwargs: Any) -> Any:
+        return self._timed(super().lower_grad, *args, **kwargs)
+
+    def at(self, x: torch.Tensor, y: torch.Tensor, batch: Any = None) -> LowerPoint:
+        point = self._timed(LowerPoint, self, x, y, batch)
+        for name in ("hvp", "jvp_xy", "jvp_and_hvp", "constraint_jvp"):
+            method = getattr(point, name)
+            setattr(point, name, lambda *a, _m=method, **k: self._timed(_m, *a, **k))
+        return point
+
+
+def bench_iteration(steps: int = 30, hypergrad: str = "cg") -> list[dict[str, Any]]:
+    """Share of a wc-mhgd iteration spent outside oracle calls, on the MLP and on toy-quadratic."""
+    from . import tasks
+    from .solvers import check_options, get
+
+    rows = []
+    for label, problem in (("digits-mlp", digits_mlp_problem()), ("toy-quadratic", tasks.get("toy-quadratic"))):
+        solver = get("wc-mhgd")
+        options = check_options(solver, {"hypergrad": hypergrad, "alpha": 0.1, "beta": 1e-3, "D": 10, "N": 10})
+        oracles = TimedOracles(problem)
+        r = np.full(problem.num_objectives, 1.0 / problem.num_objectives)
+        with torch.no_grad():
+            state = solver.init(problem, r, options, oracles, torch.Generator().manual_seed(0))
+            state, _ = solver.step(state, r)  # warm-up
+            oracles.seconds = 0.0
+            start = time.perf_counter()
+            for _ in range(steps):
+                state, _ = solver.step(state, r)
+        total = time.perf_counter() - start
+        rows.append({"problem": label, "ms_per_iteration": 1e3 * total / steps,
+                     "outside_oracles_share": 1.0 - oracles.seconds / total})
+    return rows
+
+
+def bench_qp(calls: int = 200) -> list[dict[str, Any]]:
+    from .bench_qp import run_qp_bench
+
+    return run_qp_bench(calls=calls)
+
+
+def print_rows(title: str, rows: list[dict[str, Any]]) -> None:
+    print(title)
+    if not rows:
+        return
+    keys = list(rows[0])
+    print("  " + "  ".join(f"{k:>22}" for k in keys))
+    for row in rows:
+        cells = [f"{v:>22.4g}" if isinstance(v, float) else f"{v!s:>22}" for v in row.values()]
+        print("  " + "  ".join(cells))

@@ -1,0 +1,78 @@
+"""The metrics every recorded iterate carries (DESIGN.md, "Metrics").
+
+- constraint violation ‖∇_y g(x, y)‖, zero exactly when y solves the (convex) lower level;
+- ECMO Pareto stationarity  min_{w ∈ Δ} ‖P_T ∇F(z) w‖²,  P_T the projection onto the tangent
+  space {d : J_h d = 0} of h(z) = ∇_y g(x, y), J_h = [∇²_yx g, ∇²_yy g];
+- the WC-KKT residual ‖K(ρ, z, ω, ν, λ)‖² of the ecmo poster at the current preference λ.
+
+P_T d = d − J_hᵀ a with (J_h J_hᵀ) a = J_h d, solved matrix-free by CG; the least-squares
+multiplier ν of the KKT system is −a for d = Σ ω_s λ_s ∇f_s, so its block is P_T of that sum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .hypergrad import batched_cg
+from .oracles import Oracles
+from .qp import min_norm_weights
+
+
+@dataclass(frozen=True)
+class PointMetrics:
+    constraint_violation: float
+    stationarity: float
+    kkt_residual: float
+
+
+def tangent_projection(oracles: Oracles, x: torch.Tensor, y: torch.Tensor, Dx: torch.Tensor, Dy: torch.Tensor,
+                       cg_steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """P_T applied to each row of (Dx, Dy)."""
+
+    point = oracles.at(x, y)
+
+    def JJt(A: torch.Tensor) -> torch.Tensor:
+        jx, jy = point.jvp_and_hvp(A)  # J_hᵀ a = (∇²_xy g a, ∇²_yy g a)
+        return point.constraint_jvp(jx, jy)
+
+    rhs = point.constraint_jvp(Dx, Dy)
+    A = batched_cg(JJt, rhs, None, cg_steps, tol=1e-28)
+    jx, jy = point.jvp_and_hvp(A)
+    return Dx - jx, Dy - jy
+
+
+def kkt_multipliers(weights: np.ndarray, preference: np.ndarray) -> np.ndarray:
+    """ω with ω_s λ_s ∝ the solver's weight on ∇f_s, Σω = 1; ω_s = 0 where λ_s = 0."""
+    omega = np.where(preference > 0, weights / np.where(preference > 0, preference, 1.0), 0.0)
+    total = omega.sum()
+    return omega / total if total > 0 else np.full_like(weights, 1.0 / weights.size)
+
+
+def point_metrics(oracles: Oracles, x: torch.Tensor, y: torch.Tensor, preference: np.ndarray, weights: np.ndarray,
+                  multipliers: np.ndarray | None = None, cg_steps: int | None = None) -> PointMetrics:
+    """All three metrics at (x, y). `multipliers` overrides ω (WC-Penalty's own)."""
+    values, gx, gy = oracles.upper(x, y)
+    h = oracles.lower_grad_y(x, y)
+    q = y.numel()
+    steps = cg_steps if cg_steps is not None else min(2 * q + 2, 100)
+    px, py = tangent_projection(oracles, x, y, gx, gy, steps)
+    P = torch.cat([px, py], dim=1).double().cpu().numpy()  # [S, p+q] projected gradients
+    gram = P @ P.T
+    w = min_norm_weights(gram)
+    stationarity = float(max(w @ gram @ w, 0.0))
+
+    lam = preference
+    f = values.double().cpu().numpy()
+    rho = float(np.max(lam * f))
+    omega = kkt_multipliers(weights, lam) if multipliers is None else np.asarray(multipliers, dtype=float)
+    grad_block = (omega * lam) @ P
+    kkt = (
+        (omega.sum() - 1.0) ** 2
+        + float(grad_block @ grad_block)
+        + float(h.double().pow(2).sum())
+        + float(np.sum(np.minimum(omega, rho - lam * f) ** 2))
+    )
+    return PointMetrics(float(h.norm()), stationarity, kkt)

@@ -1,0 +1,30 @@
+"""Checking and normalising a preference vector r on the simplex."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def normalize_preference(preference: Sequence[float] | np.ndarray | None, S: int) -> np.ndarray:
+    """r / Σr for a non-negative, finite, non-zero r of length S; uniform when None.
+
+    Raises ValueError naming the value and what is accepted.
+    """
+    if preference is None:
+        return np.full(S, 1.0 / S)
+    try:
+        r = np.asarray(preference, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise ValueError(f"preference {preference!r} is not a list of numbers; accepted: {S} non-negative numbers") from None
+    if r.size != S:
+        raise ValueError(f"preference {list(r)} has {r.size} entries; this problem has {S} objectives, so {S} are needed")
+    if not np.all(np.isfinite(r)):
+        raise ValueError(f"preference {list(r)} has a NaN or infinite entry; accepted: {S} finite non-negative numbers")
+    if np.any(r < 0):
+        raise ValueError(f"preference {list(r)} has a negative entry; accepted: {S} non-negative numbers, not all zero")
+    total = r.sum()
+    if total <= 0:
+        raise ValueError(f"preference {list(r)} is all zeros; accepted: {S} non-negative numbers, not all zero")
+    return r / total

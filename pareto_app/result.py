@@ -1,0 +1,157 @@
+"""Iterates and results: what a run records, and how it is saved and loaded."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+
+@dataclass
+class Iterate:
+    """One recorded step of a solver: the point, its objectives and its metrics.
+
+    `stationarity` and `kkt_residual` are NaN on steps between metric evaluations
+    (every `metrics_every` steps, the first and the last).
+    """
+
+    step: int
+    x: torch.Tensor
+    y: torch.Tensor
+    objectives: np.ndarray
+    weights: np.ndarray
+    preference: np.ndarray
+    constraint_violation: float
+    stationarity: float
+    kkt_residual: float
+    direction_norm: float
+    oracle_calls: dict[str, int]
+    elapsed: float
+    preference_changed: bool = False
+
+    def row(self) -> dict[str, Any]:
+        """A flat record for the history table."""
+        rec: dict[str, Any] = {"step": self.step}
+        for s, value in enumerate(self.objectives):
+            rec[f"f{s + 1}"] = float(value)
+        for s, value in enumerate(self.weights):
+            rec[f"w{s + 1}"] = float(value)
+        for s, value in enumerate(self.preference):
+            rec[f"r{s + 1}"] = float(value)
+        rec.update(
+            constraint_violation=self.constraint_violation,
+            stationarity=self.stationarity,
+            kkt_residual=self.kkt_residual,
+            direction_norm=self.direction_norm,
+            elapsed=self.elapsed,
+            preference_changed=self.preference_changed,
+            oracle_total=sum(self.oracle_calls.values()),
+            **{f"oracle_{k}": v for k, v in self.oracle_calls.items()},
+        )
+        return rec
+
+
+@dataclass
+class Result:
+    """The outcome of a run: its last good point, its history, and how to reproduce it."""
+
+    solver: str
+    task: str
+    task_params: dict[str, Any]
+    preference: list[float]
+    options: dict[str, Any]
+    seed: int
+    steps: int
+    status: str  # "finished" | "stopped" | "diverged"
+    message: str
+    x: torch.Tensor
+    y: torch.Tensor
+    objectives: np.ndarray
+    history: pd.DataFrame
+    device: str = "cpu"
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def final(self) -> dict[str, Any]:
+        return self.history.iloc[-1].to_dict() if len(self.history) else {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything needed to reproduce the run, as JSON-ready data."""
+        return {
+            "solver": self.solver,
+            "task": self.task,
+            "task_params": self.task_params,
+            "preference": list(map(float, self.preference)),
+            "options": _jsonable(self.options),
+            "seed": self.seed,
+            "steps": self.steps,
+            "status": self.status,
+            "message": self.message,
+            "device": self.device,
+            "objectives": [float(v) for v in self.objectives],
+            "x": self.x.detach().double().cpu().tolist(),
+            "y": self.y.detach().double().cpu().tolist(),
+            "metadata": _jsonable(self.metadata),
+            "history": json.loads(self.history.to_json(orient="records")),
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Save by suffix: `.json` (everything), `.csv` (the history), `.pt` (x, y and metadata)."""
+        path = Path(path)
+        if path.suffix == ".json":
+            path.write_text(json.dumps(self.to_dict(), indent=1))
+        elif path.suffix == ".csv":
+            self.history.to_csv(path, index=False)
+        elif path.suffix == ".pt":
+            data = self.to_dict()
+            data.update(x=self.x.detach().cpu(), y=self.y.detach().cpu())
+            torch.save(data, path)
+        else:
+            raise ValueError(f"cannot save a result as {path.suffix!r}; accepted: .json, .csv, .pt")
+        return path
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Result:
+        history = pd.DataFrame(data.get("history", []))
+        x, y = data["x"], data["y"]
+        return cls(
+            solver=data["solver"], task=data["task"], task_params=data.get("task_params", {}),
+            preference=list(data["preference"]), options=data.get("options", {}), seed=data.get("seed", 0),
+            steps=data.get("steps", len(history)), status=data.get("status", "finished"),
+            message=data.get("message", ""),
+            x=x if isinstance(x, torch.Tensor) else torch.tensor(x, dtype=torch.float64),
+            y=y if isinstance(y, torch.Tensor) else torch.tensor(y, dtype=torch.float64),
+            objectives=np.asarray(data["objectives"], dtype=float), history=history,
+            device=data.get("device", "cpu"), metadata=data.get("metadata", {}),
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> Result:
+        """Load a result saved as `.json` or `.pt`."""
+        path = Path(path)
+        if path.suffix == ".json":
+            return cls.from_dict(json.loads(path.read_text()))
+        if path.suffix == ".pt":
+            return cls.from_dict(torch.load(path, weights_only=False))
+        raise ValueError(f"cannot load a result from {path.suffix!r}; accepted: .json, .pt")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().tolist()
+    if hasattr(value, "__dataclass_fields__"):
+        return _jsonable(asdict(value))
+    return value

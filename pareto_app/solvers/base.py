@@ -1,0 +1,110 @@
+"""What every solver shares: typed options, the step output, and the solver interface.
+
+A solver is a pair of functions in the optax style:
+
+    state = solver.init(problem, preference, options, oracles, generator)
+    state, out = solver.step(state, preference)
+
+State is plain data, so a run can be paused, resumed and steered: the preference is read
+at every step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from ..oracles import Oracles
+from ..problem import Problem
+
+
+@dataclass(frozen=True)
+class Option:
+    """One solver option. `default=None` means: estimated from the problem at the start."""
+
+    default: Any
+    help: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[Any, ...] | None = None
+    integer: bool = False
+
+    def check(self, solver: str, name: str, value: Any) -> Any:
+        if value is None:
+            return None
+        if self.choices is not None:
+            if value not in self.choices:
+                raise ValueError(f"{solver}: option {name}={value!r} is not accepted; choose one of {list(self.choices)}")
+            return value
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{solver}: option {name}={value!r} must be a number") from None
+        if not np.isfinite(number):
+            raise ValueError(f"{solver}: option {name}={value!r} must be finite")
+        if self.integer:
+            if number != int(number):
+                raise ValueError(f"{solver}: option {name}={value!r} must be a whole number")
+            number = int(number)
+        low = "-inf" if self.low is None else self.low
+        high = "inf" if self.high is None else self.high
+        if (self.low is not None and number < self.low) or (self.high is not None and number > self.high):
+            raise ValueError(f"{solver}: option {name}={value!r} is out of range; accepted: {low} to {high}")
+        return number
+
+
+@dataclass
+class StepOutput:
+    """What one step produced, at the point (x, y) where the solver evaluated F."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    objectives: torch.Tensor  # F(x, y), S numbers
+    weights: np.ndarray  # the solver's weights on ∇f_s this step, summing to 1
+    direction_norm: float  # ‖d_k‖², the squared norm of the update direction
+    multipliers: np.ndarray | None = None  # the solver's own KKT multipliers ω, if it has them
+
+
+class Solver(Protocol):
+    name: str
+    summary: str
+    needs_strong_convexity: bool
+    options: Mapping[str, Option]
+
+    def init(self, problem: Problem, preference: np.ndarray, options: dict[str, Any], oracles: Oracles,
+             generator: torch.Generator) -> Any: ...
+
+    def step(self, state: Any, preference: np.ndarray) -> tuple[Any, StepOutput]: ...
+
+
+def check_options(solver: Solver, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Options with defaults filled in; ValueError on an unknown name or a value out of range."""
+    unknown = sorted(set(options) - set(solver.options))
+    if unknown:
+        raise ValueError(f"{solver.name}: unknown option(s) {unknown}; accepted: {sorted(solver.options)}")
+    return {name: spec.check(solver.name, name, options.get(name, spec.default)) for name, spec in solver.options.items()}
+
+
+@dataclass
+class Chosen:
+    """Option values resolved at the start (estimated ones included), for the result."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def set(self, name: str, value: Any) -> Any:
+        self.values[name] = value
+        return value
+
+
+def to_numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().double().cpu().numpy()
+
+
+def normalized(w: np.ndarray) -> np.ndarray:
+    w = np.clip(np.asarray(w, dtype=float), 0.0, None)
+    total = w.sum()
+    return w / total if total > 0 else np.full(w.size, 1.0 / w.size)

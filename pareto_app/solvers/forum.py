@@ -1,0 +1,127 @@
+"""FORUM (forum Algorithm 1): a first-order method on the value-function reformulation.
+
+    min_z F(z)  s.t.  q̃(z) = g(x, y) − g(x, ỹ^T) ≤ 0,   z = (x, y)
+
+    for k = 0, ..., K−1
+        ỹ^0 = y_k;  ỹ^{t+1} = ỹ^t − η ∇_y g(x_k, ỹ^t), t < T        (lines 4-7, Eq. 5)
+        ∇q̃(z_k) = ∇_z g(z_k) − (∇_x g(x_k, ỹ^T), 0)                   (line 9)
+        φ_k = (ρ/2) ‖∇q̃‖²;  π_i = (2φ_k − ⟨∇q̃, ∇F_i⟩) / ‖∇q̃‖²          (Eq. 10)
+        λ^k = argmin of QP (12)                                       (line 11)
+        λ̃^k = (1 − β_k) λ̃^{k−1} + β_k λ^k,  β_k = (k+1)^{-3/4}         (line 12)
+        ν = max(Σ_i λ̃_i π_i, 0);  d_k = −(Σ_i λ̃_i ∇F_i + ν ∇q̃)         (Eqs. 9-10)
+        z_{k+1} = z_k + μ d_k                                         (line 15)
+
+FORUM takes no preference: it stops at some point of the front. μ defaults to 1/L̂ with L̂
+the largest curvature of Σ_s f_s and of g in z (power iteration), η to 1/L_g.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.func import grad, jvp
+
+from ..oracles import Oracles
+from ..problem import Problem
+from ..qp import forum_weights
+from ..stepsize import lower_curvature, power_iteration
+from .base import Option, StepOutput, normalized
+
+
+@dataclass
+class State:
+    x: torch.Tensor
+    y: torch.Tensor
+    y_tilde: torch.Tensor
+    lam_bar: np.ndarray  # λ̃^{k−1}
+    k: int
+    options: dict[str, Any]
+    oracles: Oracles
+
+
+def z_curvature(problem: Problem, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> float:
+    """max(λ_max ∇²_z Σ_s f_s, λ_max ∇²_z g) at z by power iteration (setup cost, not counted)."""
+    p = x.numel()
+
+    def hess(fn: Any) -> Any:
+        def hv(w: torch.Tensor) -> torch.Tensor:
+            tangent = jvp(lambda zz: grad(lambda a: fn(a[:p], a[p:]))(zz), (torch.cat([x, y]),), (w,))[1]
+            return tangent
+
+        return hv
+
+    total = lambda a, b: sum(f(a, b) for f in problem.upper)  # noqa: E731
+    w0 = torch.randn(p + y.numel(), generator=generator, dtype=x.dtype).to(x.device)
+    return max(abs(power_iteration(hess(total), w0, 30)), abs(power_iteration(hess(problem.lower), w0, 30)))
+
+
+@dataclass(frozen=True)
+class Forum:
+    name: str = "forum"
+    summary: str = "FORUM (first-order, value-function constraint, QP (12), momentum on the weights)"
+    needs_strong_convexity: bool = True
+
+    @property
+    def options(self) -> dict[str, Option]:
+        return {
+            "mu": Option(None, "upper-level step size μ (default 1/L̂ in z)", low=1e-12, high=1e6),
+            "eta": Option(None, "lower-level step size η (default 1/L_g)", low=1e-12, high=1e6),
+            "T": Option(None, "lower-level steps per iteration (default from κ)", low=1, high=10_000, integer=True),
+            "rho": Option(0.5, "ρ of φ_k = (ρ/2)‖∇q̃‖²", low=0.0, high=1e6),
+        }
+
+    def init(self, problem: Problem, preference: np.ndarray, options: dict[str, Any], oracles: Oracles,
+             generator: torch.Generator) -> State:
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+        L, mu_g = lower_curvature(oracles, problem.x0, problem.y0, seed=seed)
+        kappa = L / max(mu_g, L * 1e-6)
+        eta = options["eta"] if options["eta"] is not None else 1.0 / L
+        T = options["T"] if options["T"] is not None else int(np.clip(math.ceil(kappa * math.log(10)), 5, 300))
+        mu = options["mu"]
+        if mu is None:
+            mu = 1.0 / (1.25 * z_curvature(problem, problem.x0, problem.y0, generator))
+        S = problem.num_objectives
+        opts = {**options, "mu": mu, "eta": eta, "T": T, "L_g": L, "mu_g": mu_g}
+        return State(x=problem.x0.clone(), y=problem.y0.clone(), y_tilde=problem.y0.clone(),
+                     lam_bar=np.full(S, 1.0 / S), k=0, options=opts, oracles=oracles)
+
+    def step(self, state: State, preference: np.ndarray) -> tuple[State, StepOutput]:
+        o, opts, x, y = state.oracles, state.options, state.x, state.y
+        # Lines 4-7: T steps on g(x_k, ·) from ỹ^0 = y_k.
+        y_t = y
+        for _ in range(opts["T"]):
+            y_t = y_t - opts["eta"] * o.lower_grad_y(x, y_t)
+        # Line 9: ∇q̃(z_k) = ∇_z g(z_k) − (∇_x g(x_k, ỹ^T), 0).
+        gx_g, gy_g = o.lower_grad(x, y)
+        gx_t, _ = o.lower_grad(x, y_t)
+        grad_q = torch.cat([gx_g - gx_t, gy_g])
+        # Line 10: ∇F_i(z_k).
+        f, gx, gy = o.upper(x, y)
+        grad_F = torch.cat([gx, gy], dim=1)
+        # Line 11: QP (12) on the (S+1)×(S+1) Gram matrix of [∇F_1..∇F_S, ∇q̃].
+        stacked = torch.cat([grad_F, grad_q[None, :]], dim=0)
+        gram = (stacked @ stacked.T).double().cpu().numpy()
+        q_sq = float(gram[-1, -1])
+        phi_k = 0.5 * opts["rho"] * q_sq
+        tiny = q_sq <= 1e-30 * max(float(np.trace(gram)), 1e-300)
+        pi = np.zeros(f.numel()) if tiny else (2 * phi_k - gram[-1, :-1]) / q_sq  # Eq. (10)
+        lam, _ = forum_weights(gram, pi, phi_k)
+        # Line 12: momentum on the weights.
+        beta_k = (state.k + 1) ** -0.75
+        lam_bar = (1 - beta_k) * state.lam_bar + beta_k * lam
+        # Lines 13-15: ν(λ̃) by Eq. (10), d_k by Eq. (9), z_{k+1} = z_k + μ d_k.
+        nu = 0.0 if tiny else max(float(lam_bar @ pi), 0.0)
+        w = torch.as_tensor(lam_bar, dtype=x.dtype, device=x.device)
+        d = -(w @ grad_F + nu * grad_q)
+        p = x.numel()
+        z_mu = opts["mu"]
+        new = State(x=x + z_mu * d[:p], y=y + z_mu * d[p:], y_tilde=y_t, lam_bar=lam_bar, k=state.k + 1,
+                    options=opts, oracles=o)
+        return new, StepOutput(x=x, y=y, objectives=f, weights=normalized(lam_bar), direction_norm=float(d @ d))
+
+
+SOLVER = Forum()

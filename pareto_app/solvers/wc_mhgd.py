@@ -1,0 +1,173 @@
+"""WC-MHGD, deterministic (mobl-wc-mhgd Algorithm 1), and its weighting-rule relatives.
+
+    for k = 0, 1, ...
+        y_k^0 = y_{k-1}^D                                      (line 3, warm start)
+        y_k^t = y_k^{t-1} − α ∇_y g(x_k, y_k^{t-1}),  t ≤ D     (line 5)
+        ∇̂φ_s(x_k) by CG (Eq. 3, warm-started v) or Neumann (Eq. 4)   (lines 7-14)
+        λ_k = weighting(∇̂Φᵀ∇̂Φ, r, Φ(x_k))                      (line 15, Eq. 5)
+        x_{k+1} = x_k − β ∇̂Φ(x_k)(r ⊙ λ_k)                     (line 16)
+
+The weighting rule is a value: Eq. 5 for `wc-mhgd`, the min-norm rule with no preference
+for `mgda` (u = 0, r uniform), fixed weights r for `linear`. All three share this loop.
+
+Defaults are read off the problem: α = 1/L_g and κ = L_g/μ_g from power iteration on
+∇²_yy g(x0, y0); D and N from κ (Theorem 5.5: D ≳ κ log 1/ε, N ≳ √κ log 1/ε); β = 1/(w_max L̂_φ)
+with L̂_φ a power-iteration estimate of the hypergradients' Lipschitz constant, so the step
+is stable for any weights of the rule (w_max bounds the largest weight it can put on one
+objective: r_max for Eq. 5 and for `linear`, 1 for `mgda`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..hypergrad import ConjugateGradient, Neumann
+from ..oracles import Oracles
+from ..problem import Problem
+from ..qp import min_norm_weights, wc_weights
+from ..stepsize import hypergradient_lipschitz, lower_curvature
+from .base import Option, StepOutput, normalized, to_numpy
+
+Weighting = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+# The Lipschitz estimate is a Rayleigh quotient, a lower bound: keep a margin.
+LIPSCHITZ_MARGIN = 1.25
+
+
+def chebyshev_weighting(u: float) -> Weighting:
+    """Eq. (5): λ = argmin_Δ ‖∇Φ(r ⊙ λ)‖² − u λᵀ(r ⊙ Φ); the weights on ∇φ_s are r ⊙ λ."""
+
+    def weigh(gram: np.ndarray, r: np.ndarray, phi: np.ndarray) -> np.ndarray:
+        return r * wc_weights(gram, r, phi, u)
+
+    return weigh
+
+
+def min_norm_weighting(gram: np.ndarray, r: np.ndarray, phi: np.ndarray) -> np.ndarray:
+    """MGDA: the min-norm element of the convex hull of the hypergradients."""
+    return min_norm_weights(gram)
+
+
+def fixed_weighting(gram: np.ndarray, r: np.ndarray, phi: np.ndarray) -> np.ndarray:
+    """Linear scalarization: the preference itself."""
+    return r
+
+
+@dataclass
+class State:
+    x: torch.Tensor
+    y: torch.Tensor  # y_{k-1}^D, the warm start of the next inner loop
+    v: torch.Tensor | None  # CG's warm start v_{k-1}^{(s),N}, one row per objective
+    k: int
+    options: dict[str, Any]  # resolved values, estimated ones included
+    oracles: Oracles
+    estimator: Any
+    weighting: Weighting
+    lipschitz: float  # L̂_φ, for the automatic β
+
+
+def hypergradient_options(with_u: bool) -> dict[str, Option]:
+    options = {
+        "hypergrad": Option("cg", "hypergradient estimator: conjugate gradient (Eq. 3) or Neumann series (Eq. 4)",
+                            choices=("cg", "neumann")),
+        "alpha": Option(None, "lower-level step size α (default 1/L_g)", low=1e-12, high=1e6),
+        "beta": Option(None, "upper-level step size β (default 1/(w_max L̂_φ))", low=1e-12, high=1e6),
+        "D": Option(None, "inner gradient steps per iteration (default from κ)", low=1, high=10_000, integer=True),
+        "N": Option(None, "CG steps per hypergradient (default from κ)", low=1, high=10_000, integer=True),
+    }
+    if with_u:
+        options["u"] = Option(10.0, "weight u of the WC-scalarization term of Eq. 5", low=0.0, high=1e8)
+    return options
+
+
+def resolve_lower_level(problem: Problem, oracles: Oracles, options: dict[str, Any], *, neumann: bool,
+                        seed: int) -> dict[str, Any]:
+    """α, D, N from the curvature of g at the start (recorded in the result)."""
+    L, mu = lower_curvature(oracles, problem.x0, problem.y0, seed=seed)
+    alpha = options["alpha"] if options["alpha"] is not None else 1.0 / L
+    kappa = L / max(mu, L * 1e-6)
+    # Neumann's truncation error is (1 − αμ)^D, so it needs D ≈ κ log 1/ε terms; CG's inner
+    # loop only tracks y*(x) from a warm start.
+    D_auto = math.ceil(kappa * math.log(1e4)) if neumann else math.ceil(kappa * math.log(10))
+    D = options["D"] if options["D"] is not None else int(np.clip(D_auto, 5, 300))
+    N_auto = math.ceil(2 * math.sqrt(kappa) * math.log(10))
+    N = options["N"] if options["N"] is not None else int(np.clip(N_auto, 5, 100))
+    return {**options, "alpha": alpha, "D": D, "N": N, "L_g": L, "mu_g": mu}
+
+
+@dataclass(frozen=True)
+class HypergradientDescent:
+    """The loop of Algorithm 1 with a given weighting rule."""
+
+    name: str
+    summary: str
+    weighting_name: str  # "chebyshev" | "min-norm" | "fixed"
+    needs_strong_convexity: bool = True
+
+    @property
+    def options(self) -> dict[str, Option]:
+        return hypergradient_options(with_u=self.weighting_name == "chebyshev")
+
+    def _weighting(self, options: dict[str, Any]) -> Weighting:
+        if self.weighting_name == "chebyshev":
+            return chebyshev_weighting(options["u"])
+        return min_norm_weighting if self.weighting_name == "min-norm" else fixed_weighting
+
+    def _max_weight(self, r: np.ndarray) -> float:
+        return 1.0 if self.weighting_name == "min-norm" else float(r.max())
+
+    def init(self, problem: Problem, preference: np.ndarray, options: dict[str, Any], oracles: Oracles,
+             generator: torch.Generator) -> State:
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+        neumann = options["hypergrad"] == "neumann"
+        opts = resolve_lower_level(problem, oracles, options, neumann=neumann, seed=seed)
+        estimator = Neumann(opts["alpha"]) if neumann else ConjugateGradient(opts["N"])
+        lipschitz = 0.0
+        if opts["beta"] is None:
+            lipschitz = LIPSCHITZ_MARGIN * hypergradient_lipschitz(
+                oracles, problem.x0, problem.y0, opts["alpha"], inner=max(opts["D"], 20), cg_steps=max(opts["N"], 20),
+                seed=seed)
+            opts["L_phi"] = lipschitz
+        state = State(x=problem.x0.clone(), y=problem.y0.clone(), v=None, k=0, options=opts, oracles=oracles,
+                      estimator=estimator, weighting=self._weighting(opts), lipschitz=lipschitz)
+        opts["beta"] = opts["beta"] if opts["beta"] is not None else self._beta(state, preference)
+        return state
+
+    def _beta(self, state: State, r: np.ndarray) -> float:
+        return 1.0 / (self._max_weight(r) * max(state.lipschitz, 1e-12))
+
+    def step(self, state: State, preference: np.ndarray) -> tuple[State, StepOutput]:
+        o, opts, x = state.oracles, state.options, state.x
+        alpha, D = opts["alpha"], opts["D"]
+        r = preference if self.weighting_name != "min-norm" else np.full(preference.size, 1.0 / preference.size)
+        # Lines 3-6: D warm-started gradient steps on g(x_k, ·); Eq. 4 needs the trajectory.
+        ys = [state.y]
+        for _ in range(D):
+            ys.append(ys[-1] - alpha * o.lower_grad_y(x, ys[-1]))
+        y = ys[-1]
+        # Lines 7-14: all S hypergradients, one batch.
+        phi, gx, gy = o.upper(x, y)
+        hyper, v = state.estimator(o, x, ys, gx, gy, state.v)
+        # Line 15: the weights, from the S×S Gram matrix only (K = (∇̂Φᵀ∇̂Φ)^½).
+        gram = (hyper @ hyper.T).double().cpu().numpy()
+        w = state.weighting(gram, r, to_numpy(phi))
+        # Line 16: x_{k+1} = x_k − β ∇̂Φ (r ⊙ λ_k).
+        d = torch.as_tensor(w, dtype=hyper.dtype, device=hyper.device) @ hyper
+        beta = opts["beta"] if state.lipschitz == 0.0 else self._beta(state, preference)
+        new = State(x=x - beta * d, y=y, v=v, k=state.k + 1, options=opts, oracles=o, estimator=state.estimator,
+                    weighting=state.weighting, lipschitz=state.lipschitz)
+        out = StepOutput(x=x, y=y, objectives=phi, weights=normalized(w), direction_norm=float(d @ d))
+        return new, out
+
+
+SOLVER = HypergradientDescent(
+    name="wc-mhgd",
+    summary="WC-MHGD (Alg. 1): preference-guided multi-hypergradient descent, CG or Neumann hypergradients",
+    weighting_name="chebyshev",
+)
