@@ -74,3 +74,9 @@ def hypergradient_lipschitz(oracles: Oracles, x: torch.Tensor, y: torch.Tensor, 
         return (summed_hypergradient(x + scale * v) - summed_hypergradient(x - scale * v)) / (2 * scale)
 
     return abs(power_iteration(hess_vec, v0, iters))
+
+
+def weighted_step(lipschitz: float, max_weight: float) -> float:
+    """β = 1/(w_max L̂): stable for any weights w with w_s ≤ w_max on hypergradients whose
+    summed Hessian is bounded by L̂ (Σ_s w_s ∇²φ_s ⪯ w_max Σ_s ∇²φ_s for convex φ_s)."""
+    return 1.0 / (max_weight * max(lipschitz, 1e-300))

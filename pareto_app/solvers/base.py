@@ -12,7 +12,7 @@ at every step.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -87,17 +87,6 @@ def check_options(solver: Solver, options: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"{solver.name}: unknown option(s) {unknown}; accepted: {sorted(solver.options)}")
     return {name: spec.check(solver.name, name, options.get(name, spec.default)) for name, spec in solver.options.items()}
-
-
-@dataclass
-class Chosen:
-    """Option values resolved at the start (estimated ones included), for the result."""
-
-    values: dict[str, Any] = field(default_factory=dict)
-
-    def set(self, name: str, value: Any) -> Any:
-        self.values[name] = value
-        return value
 
 
 def to_numpy(t: torch.Tensor) -> np.ndarray:

@@ -11,8 +11,11 @@
         ν = max(Σ_i λ̃_i π_i, 0);  d_k = −(Σ_i λ̃_i ∇F_i + ν ∇q̃)         (Eqs. 9-10)
         z_{k+1} = z_k + μ d_k                                         (line 15)
 
-FORUM takes no preference: it stops at some point of the front. μ defaults to 1/L̂ with L̂
-the largest curvature of Σ_s f_s and of g in z (power iteration), η to 1/L_g.
+FORUM takes no preference: it stops at some point of the front. Theorem 1 takes
+μ = O(K^{-1/2}); the default is μ = min(1, √(100/K)) / L̂ with L̂ the largest curvature of
+Σ_s f_s and of g in z (power iteration), and η = 1/L_g. With a constant μ the iterates
+settle at a distance O(√μ) from the feasible set: the value-function constraint is flat to
+first order there, so only the ρ-term pulls back while the tangential steps push out.
 """
 
 from __future__ import annotations
@@ -68,7 +71,7 @@ class Forum:
     @property
     def options(self) -> dict[str, Option]:
         return {
-            "mu": Option(None, "upper-level step size μ (default 1/L̂ in z)", low=1e-12, high=1e6),
+            "mu": Option(None, "upper-level step size μ (default min(1, √(100/K))/L̂ in z)", low=1e-12, high=1e6),
             "eta": Option(None, "lower-level step size η (default 1/L_g)", low=1e-12, high=1e6),
             "T": Option(None, "lower-level steps per iteration (default from κ)", low=1, high=10_000, integer=True),
             "rho": Option(0.5, "ρ of φ_k = (ρ/2)‖∇q̃‖²", low=0.0, high=1e6),
@@ -83,7 +86,8 @@ class Forum:
         T = options["T"] if options["T"] is not None else int(np.clip(math.ceil(kappa * math.log(10)), 5, 300))
         mu = options["mu"]
         if mu is None:
-            mu = 1.0 / (1.25 * z_curvature(problem, problem.x0, problem.y0, generator))
+            K = options.get("steps") or 100
+            mu = min(1.0, (100 / K) ** 0.5) / (1.25 * z_curvature(problem, problem.x0, problem.y0, generator))
         S = problem.num_objectives
         opts = {**options, "mu": mu, "eta": eta, "T": T, "L_g": L, "mu_g": mu_g}
         return State(x=problem.x0.clone(), y=problem.y0.clone(), y_tilde=problem.y0.clone(),

@@ -31,7 +31,7 @@ from ..hypergrad import ConjugateGradient, Neumann
 from ..oracles import Oracles
 from ..problem import Problem
 from ..qp import min_norm_weights, wc_weights
-from ..stepsize import hypergradient_lipschitz, lower_curvature
+from ..stepsize import hypergradient_lipschitz, lower_curvature, weighted_step
 from .base import Option, StepOutput, normalized, to_numpy
 
 Weighting = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
@@ -136,11 +136,9 @@ class HypergradientDescent:
             opts["L_phi"] = lipschitz
         state = State(x=problem.x0.clone(), y=problem.y0.clone(), v=None, k=0, options=opts, oracles=oracles,
                       estimator=estimator, weighting=self._weighting(opts), lipschitz=lipschitz)
-        opts["beta"] = opts["beta"] if opts["beta"] is not None else self._beta(state, preference)
+        if opts["beta"] is None:
+            opts["beta"] = weighted_step(lipschitz, self._max_weight(preference))
         return state
-
-    def _beta(self, state: State, r: np.ndarray) -> float:
-        return 1.0 / (self._max_weight(r) * max(state.lipschitz, 1e-12))
 
     def step(self, state: State, preference: np.ndarray) -> tuple[State, StepOutput]:
         o, opts, x = state.oracles, state.options, state.x
@@ -159,7 +157,8 @@ class HypergradientDescent:
         w = state.weighting(gram, r, to_numpy(phi))
         # Line 16: x_{k+1} = x_k − β ∇̂Φ (r ⊙ λ_k).
         d = torch.as_tensor(w, dtype=hyper.dtype, device=hyper.device) @ hyper
-        beta = opts["beta"] if state.lipschitz == 0.0 else self._beta(state, preference)
+        # An estimated β follows the preference: the largest weight bounds the curvature seen.
+        beta = opts["beta"] if state.lipschitz == 0.0 else weighted_step(state.lipschitz, self._max_weight(preference))
         new = State(x=x - beta * d, y=y, v=v, k=state.k + 1, options=opts, oracles=o, estimator=state.estimator,
                     weighting=state.weighting, lipschitz=state.lipschitz)
         out = StepOutput(x=x, y=y, objectives=phi, weights=normalized(w), direction_norm=float(d @ d))

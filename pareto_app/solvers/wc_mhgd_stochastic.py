@@ -26,7 +26,7 @@ import torch
 from ..hypergrad import stochastic_neumann
 from ..oracles import Oracles
 from ..problem import Problem
-from ..stepsize import hypergradient_lipschitz
+from ..stepsize import hypergradient_lipschitz, weighted_step
 from .base import Option, StepOutput, normalized, to_numpy
 from .wc_mhgd import LIPSCHITZ_MARGIN, chebyshev_weighting, resolve_lower_level
 
@@ -83,7 +83,7 @@ class StochasticWCMHGD:
             lipschitz = LIPSCHITZ_MARGIN * hypergradient_lipschitz(
                 oracles, problem.x0, problem.y0, opts["alpha"], inner=max(opts["D"], 20), cg_steps=20, seed=seed)
             opts["L_phi"] = lipschitz
-            opts["beta"] = 1.0 / (float(preference.max()) * lipschitz)
+            opts["beta"] = weighted_step(lipschitz, float(preference.max()))
         return State(x=problem.x0.clone(), y=problem.y0.clone(), k=0, options=opts, oracles=oracles,
                      generator=generator, hessian_batches=sizes, lipschitz=lipschitz)
 
@@ -108,7 +108,7 @@ class StochasticWCMHGD:
         w = chebyshev_weighting(opts["u"])(gram, preference, to_numpy(phi_hat))
         # Line 14.
         d = torch.as_tensor(w, dtype=hyper.dtype, device=hyper.device) @ hyper
-        beta = opts["beta"] if state.lipschitz == 0.0 else 1.0 / (float(preference.max()) * state.lipschitz)
+        beta = opts["beta"] if state.lipschitz == 0.0 else weighted_step(state.lipschitz, float(preference.max()))
         new = State(x=x - beta * d, y=y, k=state.k + 1, options=opts, oracles=o, generator=gen,
                     hessian_batches=state.hessian_batches, lipschitz=state.lipschitz)
         return new, StepOutput(x=x, y=y, objectives=o.upper_values(x, y), weights=normalized(w),
