@@ -51,6 +51,8 @@ class Problem:
         pareto_distance: for toy problems, `x -> distance` from x to the Pareto set.
         pareto_front: for toy problems, `n -> (n, S)` array of points of the Pareto front.
         data: a task's own constants (numpy), for references such as cvxpy's WC optimum.
+        evaluate: for data tasks, `(x, y) -> {metric: value}` on held-out data (test accuracy,
+            F1, ... per objective), shown beside the objectives and in reports.
         params: the parameters that built it (recorded in exports).
         rebuild: `(device, dtype) -> Problem` for problems made by the task registry, so a
             solver can move one to another device.
@@ -69,6 +71,7 @@ class Problem:
     pareto_distance: Callable[[torch.Tensor], float] | None = None
     pareto_front: Callable[[int], np.ndarray] | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    evaluate: Callable[[torch.Tensor, torch.Tensor], dict[str, float]] | None = None
     params: dict[str, Any] = field(default_factory=dict)
     rebuild: Callable[[torch.device, torch.dtype], Problem] | None = None
 
