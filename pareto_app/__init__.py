@@ -5,14 +5,15 @@
     result = pa.solve(problem, solver="wc-mhgd", preference=[0.7, 0.3], steps=500)
 """
 
-from . import solvers, tasks
+from . import solvers, store, tasks
 from .api import Diverged, Sweep, solve, stream, sweep
+from .compare import compare
 from .controller import Controller
 from .indicators import hypervolume, nondominated
 from .problem import Minibatches, Problem
 from .result import Iterate, Result
 
 __all__ = [
-    "Controller", "Diverged", "Iterate", "Minibatches", "Problem", "Result", "Sweep", "hypervolume",
-    "nondominated", "solve", "solvers", "stream", "sweep", "tasks",
+    "Controller", "Diverged", "compare", "Iterate", "Minibatches", "Problem", "Result", "Sweep", "hypervolume",
+    "nondominated", "solve", "solvers", "store", "stream", "sweep", "tasks",
 ]

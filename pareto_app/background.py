@@ -11,7 +11,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from .api import Diverged, stream
+from .api import Diverged, Run, prepare
 from .controller import Controller
 from .problem import Problem
 from .result import Iterate
@@ -27,9 +27,11 @@ class BackgroundRun:
         self.status = "starting"  # starting | running | finished | stopped | diverged | failed
         self.message = ""
         self.last: Iterate | None = None
-        # Building the iterator validates everything, so bad input fails here, on the caller's thread.
-        self._iterator = stream(problem, solver, preference, steps=steps, seed=seed, device=device,
-                                controller=self.controller, metrics_every=metrics_every, **options)
+        if steps is not None and (int(steps) != steps or steps < 1):
+            raise ValueError(f"steps={steps!r} must be a whole number ≥ 1 (or None to run until stopped)")
+        # Preparing validates everything, so bad input fails here, on the caller's thread.
+        self._run = Run(prepare(problem, solver, preference, device, options), steps, int(seed), self.controller,
+                        int(metrics_every))
         self._steps = steps
         self._thread = threading.Thread(target=self._work, name=f"pareto-run-{solver}", daemon=True)
 
@@ -40,7 +42,7 @@ class BackgroundRun:
 
     def _work(self) -> None:
         try:
-            for it in self._iterator:
+            for it in self._run:
                 self.last = it
                 self._queue.put(it)
             stopped = self.controller.stopped or (self._steps is not None and self.last is not None
@@ -60,6 +62,54 @@ class BackgroundRun:
             except queue.Empty:
                 break
         return out
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The solver's options, estimated ones included once the run has started."""
+        return dict(self._run.options)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+
+class BackgroundJob:
+    """Any long library call (a sweep, a comparison) on a worker thread, with its progress.
+
+    `work(progress)` is called with a `progress(done, total)` callback; its return value
+    lands in `result`, a ValueError or any other error in `message`.
+    """
+
+    def __init__(self, work: Any, name: str = "job") -> None:
+        self._work = work
+        self.done, self.total = 0, 0
+        self.status = "starting"  # starting | running | finished | failed
+        self.message = ""
+        self.result: Any = None
+        self._thread = threading.Thread(target=self._run, name=f"pareto-{name}", daemon=True)
+
+    def start(self) -> BackgroundJob:
+        self.status = "running"
+        self._thread.start()
+        return self
+
+    def _progress(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+
+    def _run(self) -> None:
+        try:
+            self.result = self._work(self._progress)
+            self.status = "finished"
+        except Exception as err:  # noqa: BLE001 - the page shows why, instead of a dead thread
+            self.status, self.message = "failed", f"{type(err).__name__}: {err}" if not isinstance(err, ValueError) \
+                else str(err)
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 0.0
 
     @property
     def alive(self) -> bool:

@@ -1,42 +1,151 @@
-"""AppTest smoke tests of the page: it renders, starts a run, and shows it."""
+"""AppTest tests of each page's logic: widgets, starting runs, stepping them, export payloads."""
 
+import json
+
+import pytest
 from streamlit.testing.v1 import AppTest
 
+import pareto_app as pa
 
-def _app() -> AppTest:
-    at = AppTest.from_file("../app.py", default_timeout=60)
+
+@pytest.fixture(autouse=True)
+def isolated_archive(tmp_path, monkeypatch):
+    monkeypatch.setenv("PARETO_APP_DB", str(tmp_path / "runs.db"))
+
+
+def _app(page: str = "explore") -> AppTest:
+    # Each page draws the shared sidebar itself, so it runs on its own under AppTest.
+    at = AppTest.from_file(f"../pages/{page}.py", default_timeout=60)
     at.run()
     assert not at.exception, at.exception
     return at
 
 
-def test_page_renders_with_defaults():
-    at = _app()
-    assert at.selectbox(key="explore_task").value == "toy-quadratic"
-    assert at.selectbox(key="explore_solver").value == "wc-mhgd"
-    assert any("Start" in b.label for b in at.button)
+def test_entry_point_navigates_to_explore():
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Explore"
 
 
-def test_start_runs_the_solver_and_rows_stream_in():
+def _wait(job, timeout=60):
+    job.join(timeout)
+    assert not job.alive
+
+
+def test_explore_renders_with_defaults():
     at = _app()
-    at.number_input(key="explore_steps").set_value(40)
+    assert at.selectbox(key="setup_task").value == "toy-quadratic"
+    assert at.selectbox(key="setup_solver_toy-quadratic").value == "wc-mhgd"
+    assert not at.button(key="explore_start").disabled
+
+
+def test_explore_start_streams_archives_and_exports_a_front_point():
+    at = _app()
+    at.number_input(key="setup_steps").set_value(40)
     at.button(key="explore_start").click()
     at.run()
     assert not at.exception, at.exception
-    run = at.session_state["explore_run"]
-    run.join(30)
+    _wait(at.session_state["explore_worker"])
     at.run()  # run_every never fires under AppTest: rerun to drain the queue
+    at.run()
     assert not at.exception, at.exception
-    rows = at.session_state["explore_rows"]
-    assert len(rows) == 40 and rows[-1]["step"] == 39
-    assert run.status == "finished"
+    record = at.session_state["explore_record"]
+    assert len(record.rows) == 40 and record.status == "finished"
+    assert record.store_id is not None
+    assert pa.store.RunStore().count() == 1
+    # The chosen front point's JSON export has what reproduces it.
+    choice = at.selectbox(key="explore_choice")
+    assert choice.value is not None
+    data = json.loads(at.session_state["explore_last_export"])
+    assert data["reproduce"]["solver"] == "wc-mhgd" and data["reproduce"]["task"] == "toy-quadratic"
+    assert len(data["x"]) == 4 and len(data["objectives"]) == 2
+
+
+def test_explore_preference_change_reaches_the_running_solver():
+    at = _app()
+    at.number_input(key="setup_steps").set_value(100_000)
+    at.button(key="explore_start").click()
+    at.run()
+    worker = at.session_state["explore_worker"]
+    try:
+        at.slider(key="explore_pref2_r2").set_value(0.9)
+        at.run()
+        version, r = worker.controller.take_preference(0)
+        assert r is not None and r.tolist() == pytest.approx([0.9, 0.1])
+    finally:
+        worker.controller.stop()
+        worker.join(10)
 
 
 def test_all_zero_preference_shows_an_inline_error():
     at = _app()
-    at.slider(key="explore_r0").set_value(0.0)
-    at.slider(key="explore_r1").set_value(0.0)
+    at.selectbox(key="setup_task").set_value("toy-quadratic")
+    at.number_input(key="setup_task_toy-quadratic_S").set_value(4)
+    at.run()
+    for s in range(4):
+        at.slider(key=f"explore_pref4_rn_{s}").set_value(0.0)
     at.run()
     assert not at.exception
     assert any("all zeros" in e.value for e in at.error)
     assert at.button(key="explore_start").disabled
+
+
+def test_bad_solver_option_is_an_inline_error():
+    at = _app()
+    at.text_input(key="setup_opt_wc-mhgd_beta").set_value("-3")
+    at.run()
+    assert not at.exception
+    assert any("out of range" in e.value for e in at.error)
+    assert at.button(key="explore_start").disabled
+
+
+def test_merely_convex_task_defaults_to_wc_penalty():
+    at = _app()
+    at.selectbox(key="setup_task").set_value("toy-llgc")
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="setup_solver_toy-llgc").value == "wc-penalty"
+
+
+def test_sweep_page_traces_a_front_with_hypervolume():
+    at = _app("sweep")
+    at.number_input(key="setup_steps").set_value(60)
+    at.number_input(key="sweep_count").set_value(3)
+    at.run()
+    at.button(key="sweep_start").click()
+    at.run()
+    _wait(at.session_state["sweep_job"])
+    at.run()
+    assert not at.exception, at.exception
+    assert any("Hypervolume" in m.label for m in at.metric)
+    assert pa.store.RunStore().count() == 3
+
+
+def test_compare_page_overlays_solvers_at_equal_budget():
+    at = _app("compare")
+    at.multiselect(key="compare_solvers").set_value(["wc-mhgd", "mgda"])
+    at.number_input(key="compare_budget_oracle").set_value(3000.0)
+    at.run()
+    at.button(key="compare_start").click()
+    at.run()
+    _wait(at.session_state["compare_job"])
+    at.run()
+    assert not at.exception, at.exception
+    histories = at.session_state["compare_job"].result
+    assert set(histories) == {"wc-mhgd", "mgda"}
+    for frame in histories.values():
+        assert frame["oracle_total"].iloc[-1] >= 3000
+        assert frame["oracle_total"].iloc[-2] < 3000
+
+
+def test_runs_page_lists_reloads_and_deletes():
+    problem = pa.tasks.get("toy-quadratic")
+    store = pa.store.RunStore()
+    store.save(pa.solve(problem, "wc-mhgd", [0.5, 0.5], steps=10, device="cpu"), label="a")
+    at = _app("runs")
+    assert len(at.dataframe) >= 1
+    at.button(key="runs_delete").click()
+    at.run()
+    assert not at.exception
+    assert store.count() == 0

@@ -1,0 +1,1 @@
+"""The app layer: widgets and Plotly figures over the library (pages stay thin)."""

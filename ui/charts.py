@@ -1,0 +1,174 @@
+"""Plotly figures built from domain objects (no Streamlit here, so they test without a server)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from pareto_app.tasks.quadratic_common import simplex_grid
+
+TRAJECTORY_SCALE = "Viridis"
+FRONT_COLOUR = "#d62728"
+EXPLORED_COLOUR = "#c7c7c7"
+
+
+def _objectives(frame: pd.DataFrame) -> np.ndarray:
+    return frame.filter(regex=r"^f\d+$").to_numpy(dtype=float)
+
+
+def preference_ray(preference: Sequence[float], F: np.ndarray) -> np.ndarray:
+    """Points on the weighted-Chebyshev ray {t (1/r_s)_s}: where r_s f_s are all equal."""
+    r = np.asarray(preference, dtype=float)
+    direction = np.where(r > 0, 1.0 / np.maximum(r, 1e-12), 0.0)
+    direction = direction / max(direction.max(), 1e-12)
+    top = float(np.nanmax(F)) * 1.05 if F.size else 1.0
+    return np.outer(np.linspace(0.0, top, 2), direction)
+
+
+def objective_space(explored: pd.DataFrame, front: pd.DataFrame, trajectory: pd.DataFrame,
+                    preference: Sequence[float], labels: Sequence[str], analytic_front: np.ndarray | None = None,
+                    changes: Sequence[int] = ()) -> go.Figure:
+    """The objective space: explored points, their front, the current trajectory (coloured by
+    step), the preference ray; 2-D scatter for S = 2, 3-D for S = 3, parallel coordinates above."""
+    S = len(labels)
+    F_traj = _objectives(trajectory)
+    fig = go.Figure()
+    if S > 3:
+        data = _objectives(front) if len(front) else F_traj
+        dims = [{"label": labels[s], "values": data[:, s]} for s in range(S)] if len(data) else \
+            [{"label": lab, "values": []} for lab in labels]
+        fig.add_trace(go.Parcoords(dimensions=dims, line={"color": FRONT_COLOUR}))
+        fig.update_layout(title="Front (parallel coordinates)", height=460)
+        return fig
+    ray = preference_ray(preference, np.vstack([F_traj, _objectives(explored)]) if len(explored) else F_traj)
+    steps = trajectory["step"].to_numpy() if len(trajectory) else np.array([])
+    if S == 2:
+        if analytic_front is not None:
+            fig.add_trace(go.Scatter(x=analytic_front[:, 0], y=analytic_front[:, 1], mode="lines",
+                                     line={"color": "#999", "dash": "dot"}, name="analytic front"))
+        fig.add_trace(go.Scatter(x=_objectives(explored)[:, 0] if len(explored) else [],
+                                 y=_objectives(explored)[:, 1] if len(explored) else [], mode="markers",
+                                 marker={"color": EXPLORED_COLOUR, "size": 5}, name="explored"))
+        fig.add_trace(go.Scatter(x=ray[:, 0], y=ray[:, 1], mode="lines", line={"color": "#1f77b4", "dash": "dash"},
+                                 name="preference ray"))
+        fig.add_trace(go.Scatter(x=F_traj[:, 0] if len(F_traj) else [], y=F_traj[:, 1] if len(F_traj) else [],
+                                 mode="markers+lines", line={"color": "rgba(0,0,0,0.15)"},
+                                 marker={"color": steps, "colorscale": TRAJECTORY_SCALE, "size": 6,
+                                         "colorbar": {"title": "step", "x": 1.02}}, name="trajectory"))
+        if len(changes):
+            idx = [i for i, s in enumerate(steps) if s in set(changes)]
+            fig.add_trace(go.Scatter(x=F_traj[idx, 0], y=F_traj[idx, 1], mode="markers",
+                                     marker={"symbol": "x", "size": 12, "color": "#ff7f0e"}, name="preference moved"))
+        Ff = _objectives(front)
+        fig.add_trace(go.Scatter(x=Ff[:, 0] if len(Ff) else [], y=Ff[:, 1] if len(Ff) else [], mode="markers",
+                                 marker={"color": FRONT_COLOUR, "size": 9, "line": {"width": 1, "color": "white"}},
+                                 name="front (click to choose)",
+                                 customdata=front[["run", "step"]].to_numpy() if len(front) else None))
+        F_all = np.vstack([a for a in (_objectives(explored), F_traj) if len(a)]) if len(explored) or len(F_traj) \
+            else np.zeros((0, 2))
+        if len(F_all):
+            lo, hi = F_all.min(axis=0), F_all.max(axis=0)
+            pad = 0.08 * np.maximum(hi - lo, 1e-9)
+            fig.update_xaxes(range=[lo[0] - pad[0], hi[0] + pad[0]])
+            fig.update_yaxes(range=[lo[1] - pad[1], hi[1] + pad[1]])
+        fig.update_layout(xaxis_title=labels[0], yaxis_title=labels[1], height=460, clickmode="event+select",
+                          legend={"orientation": "h", "y": -0.2}, margin={"t": 30})
+        return fig
+    E, Ff = _objectives(explored), _objectives(front)
+    fig.add_trace(go.Scatter3d(x=E[:, 0] if len(E) else [], y=E[:, 1] if len(E) else [],
+                               z=E[:, 2] if len(E) else [], mode="markers",
+                               marker={"color": EXPLORED_COLOUR, "size": 2}, name="explored"))
+    fig.add_trace(go.Scatter3d(x=ray[:, 0], y=ray[:, 1], z=ray[:, 2], mode="lines", line={"color": "#1f77b4"},
+                               name="preference ray"))
+    fig.add_trace(go.Scatter3d(x=F_traj[:, 0] if len(F_traj) else [], y=F_traj[:, 1] if len(F_traj) else [],
+                               z=F_traj[:, 2] if len(F_traj) else [], mode="markers+lines",
+                               marker={"color": steps, "colorscale": TRAJECTORY_SCALE, "size": 3},
+                               line={"color": "rgba(0,0,0,0.2)"}, name="trajectory"))
+    fig.add_trace(go.Scatter3d(x=Ff[:, 0] if len(Ff) else [], y=Ff[:, 1] if len(Ff) else [],
+                               z=Ff[:, 2] if len(Ff) else [], mode="markers",
+                               marker={"color": FRONT_COLOUR, "size": 4}, name="front"))
+    fig.update_layout(scene={"xaxis_title": labels[0], "yaxis_title": labels[1], "zaxis_title": labels[2]},
+                      height=520, margin={"t": 30}, legend={"orientation": "h"})
+    return fig
+
+
+def metric_lines(history: pd.DataFrame, columns: Sequence[str], title: str, x: str = "step",
+                 changes: Sequence[int] = ()) -> go.Figure:
+    """Metrics against step (or oracle calls, or time) on log axes; NaN rows are skipped."""
+    fig = go.Figure()
+    for column in columns:
+        if column not in history:
+            continue
+        data = history[[x, column]].dropna()
+        data = data[data[column] > 0]
+        fig.add_trace(go.Scatter(x=data[x], y=data[column], mode="lines+markers", marker={"size": 4}, name=column))
+    for step in changes:
+        fig.add_vline(x=step, line={"dash": "dot", "color": "#ff7f0e"})
+    fig.update_yaxes(type="log")
+    fig.update_layout(title=title, xaxis_title=x, height=320, margin={"t": 40}, legend={"orientation": "h", "y": -0.3})
+    return fig
+
+
+def weights_chart(history: pd.DataFrame, labels: Sequence[str], changes: Sequence[int] = ()) -> go.Figure:
+    """The solver's weights on each objective against step."""
+    fig = go.Figure()
+    for s, label in enumerate(labels):
+        column = f"w{s + 1}"
+        if column in history:
+            fig.add_trace(go.Scatter(x=history["step"], y=history[column], mode="lines", name=label))
+    for step in changes:
+        fig.add_vline(x=step, line={"dash": "dot", "color": "#ff7f0e"})
+    fig.update_layout(title="Weights on the objectives", xaxis_title="step", yaxis={"range": [0, 1]}, height=320,
+                      margin={"t": 40}, legend={"orientation": "h", "y": -0.3})
+    return fig
+
+
+def ternary_picker(preference: Sequence[float], labels: Sequence[str], resolution: int = 20) -> go.Figure:
+    """A clickable grid on the 2-simplex (clicks land on markers) with the current preference."""
+    grid = simplex_grid(3, (resolution + 1) * (resolution + 2) // 2)
+    fig = go.Figure()
+    fig.add_trace(go.Scatterternary(a=grid[:, 0], b=grid[:, 1], c=grid[:, 2], mode="markers",
+                                    marker={"size": 9, "color": "rgba(31,119,180,0.18)"}, name="pick",
+                                    hovertemplate="r = (%{a:.2f}, %{b:.2f}, %{c:.2f})<extra></extra>"))
+    r = np.asarray(preference, dtype=float)
+    fig.add_trace(go.Scatterternary(a=[r[0]], b=[r[1]], c=[r[2]], mode="markers",
+                                    marker={"size": 16, "color": FRONT_COLOUR, "symbol": "diamond"}, name="r",
+                                    hoverinfo="skip"))
+    fig.update_layout(ternary={"aaxis": {"title": labels[0]}, "baxis": {"title": labels[1]},
+                               "caxis": {"title": labels[2]}},
+                      height=340, margin={"t": 30, "b": 10, "l": 40, "r": 40}, showlegend=False,
+                      clickmode="event+select")
+    return fig
+
+
+def ternary_grid(resolution: int = 20) -> np.ndarray:
+    """The points of `ternary_picker`, in the same order (point index → preference)."""
+    return simplex_grid(3, (resolution + 1) * (resolution + 2) // 2)
+
+
+def front_chart(F: np.ndarray, mask: np.ndarray, labels: Sequence[str], preferences: np.ndarray | None = None,
+                analytic_front: np.ndarray | None = None) -> go.Figure:
+    """A sweep's result: its points, the non-dominated ones highlighted (2-D, 3-D or parcoords)."""
+    S = len(labels)
+    fig = go.Figure()
+    text = None
+    if preferences is not None:
+        text = ["r = (" + ", ".join(f"{v:.2f}" for v in r) + ")" for r in preferences]
+    if S == 2:
+        if analytic_front is not None:
+            fig.add_trace(go.Scatter(x=analytic_front[:, 0], y=analytic_front[:, 1], mode="lines",
+                                     line={"color": "#999", "dash": "dot"}, name="analytic front"))
+        fig.add_trace(go.Scatter(x=F[:, 0], y=F[:, 1], mode="markers", text=text, name="runs (click to choose)",
+                                 marker={"size": 10, "color": np.where(mask, FRONT_COLOUR, EXPLORED_COLOUR)}))
+        fig.update_layout(xaxis_title=labels[0], yaxis_title=labels[1], clickmode="event+select")
+    elif S == 3:
+        fig.add_trace(go.Scatter3d(x=F[:, 0], y=F[:, 1], z=F[:, 2], mode="markers", text=text, name="runs",
+                                   marker={"size": 5, "color": np.where(mask, FRONT_COLOUR, EXPLORED_COLOUR)}))
+        fig.update_layout(scene={"xaxis_title": labels[0], "yaxis_title": labels[1], "zaxis_title": labels[2]})
+    else:
+        fig.add_trace(go.Parcoords(dimensions=[{"label": labels[s], "values": F[mask, s]} for s in range(S)]))
+    fig.update_layout(height=480, margin={"t": 30})
+    return fig

@@ -1,0 +1,61 @@
+"""The preference widget: a slider (S = 2), a clickable ternary plot with exact inputs (S = 3),
+sliders (S > 3); always shown normalised. Invalid input gets an inline message."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import streamlit as st
+
+from pareto_app.preference import normalize_preference
+
+from .charts import ternary_grid, ternary_picker
+
+
+def _copy_ternary_click(prefix: str) -> None:
+    # The chart is redrawn on every rerun, which resets its selection: copy a click into our own keys.
+    event = st.session_state.get(f"{prefix}_ternary")
+    points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else \
+        getattr(getattr(event, "selection", None), "points", [])
+    for point in points:
+        if point.get("curve_number", point.get("curveNumber", 0)) != 0:
+            continue
+        index = point.get("point_index", point.get("pointIndex"))
+        if index is None:
+            continue
+        r = ternary_grid()[int(index)]
+        for s in range(3):
+            st.session_state[f"{prefix}_r3_{s}"] = float(round(r[s], 4))
+
+
+def preference_widget(S: int, labels: Sequence[str], prefix: str) -> np.ndarray | None:
+    """The normalised preference, or None (with an inline error) when the input is invalid."""
+    if S == 2:
+        r1 = st.slider(f"Preference on {labels[0]} (the rest on {labels[1]})", 0.0, 1.0, 0.5, 0.01,
+                       key=f"{prefix}_r2")
+        raw = [r1, 1.0 - r1]
+    elif S == 3:
+        for s in range(3):
+            st.session_state.setdefault(f"{prefix}_r3_{s}", round(1 / 3, 4))
+        current = [st.session_state[f"{prefix}_r3_{s}"] for s in range(3)]
+        try:
+            shown = normalize_preference(current, 3)
+        except ValueError:
+            shown = np.full(3, 1 / 3)
+        st.plotly_chart(ternary_picker(shown, labels), key=f"{prefix}_ternary",
+                        on_select=lambda: _copy_ternary_click(prefix), selection_mode="points",
+                        config={"displayModeBar": False})
+        cols = st.columns(3)
+        raw = [cols[s].number_input(labels[s], min_value=0.0, max_value=1e6, step=0.05, format="%.4f",
+                                    key=f"{prefix}_r3_{s}") for s in range(3)]
+    else:
+        raw = [st.slider(f"Preference on {labels[s]}", 0.0, 1.0, round(1 / S, 2), 0.01, key=f"{prefix}_rn_{s}")
+               for s in range(S)]
+    try:
+        r = normalize_preference(raw, S)
+    except ValueError as err:
+        st.error(str(err))
+        return None
+    st.caption("r = (" + ", ".join(f"{v:.3f}" for v in r) + ")  (normalised to the simplex)")
+    return r
