@@ -78,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     p_solve.add_argument("--option", action="append", default=[], help="solver option name=value (repeatable)")
     p_solve.add_argument("--metrics-every", type=int, default=10)
     p_solve.add_argument("--out", default=None, help="save the result (.json, .csv or .pt)")
+    p_rep = sub.add_parser("reproduce", help="reproduce a paper's claim into reports/NAME/")
+    p_rep.add_argument("name", help="hyper-cleaning-table | preference-study | cost-scaling | rates")
+    p_rep.add_argument("--quick", action="store_true", help="CI-sized settings")
+    p_rep.add_argument("--out", default="reports")
     p_bench = sub.add_parser("bench", help="benchmarks: qp, hvp, iteration")
     p_bench.add_argument("what", choices=("qp", "hvp", "iteration"))
     args = parser.parse_args(argv)
@@ -110,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.out:
                 print(f"saved: {result.save(args.out)}")
             return 0 if result.status != "diverged" else 3
+        elif args.command == "reproduce":
+            from .reproduce import run as reproduce
+
+            print(f"written: {reproduce(args.name, quick=args.quick, out=args.out)}")
         elif args.command == "bench":
             if args.what == "qp":
                 print_rows("fast simplex QP vs cvxpy, per call (ratio = cvxpy / fast)", bench_qp())
