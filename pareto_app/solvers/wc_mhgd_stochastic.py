@@ -9,8 +9,8 @@
                ∇̂φ_s = ∇_x F^(s)(x_k, y_k^D; D_F^s) − ∇²_xy G(x_k, y_k^D; D_G) v^(s),Q   (line 11)
         λ_k from Eq. (5);  x_{k+1} = x_k − β ∇̂Φ (r ⊙ λ_k)                  (lines 13-14)
 
-Alg. 3's batches shrink geometrically, |B_j| = ⌈B (1 − ημ)^{j-1}⌉: deep terms of the series
-are damped by (1 − ημ)^j, so they need fewer samples (Ji, Yang and Liang 2021).
+Alg. 3's batches shrink geometrically, |B_j| = max(B/8, ⌈B (1 − ημ)^{j-1}⌉): deep terms of
+the series are damped by (1 − ημ)^j, so they need fewer samples (Ji, Yang and Liang 2021).
 The objectives reported are the deterministic F(x_k, y_k^D), for honest charts.
 """
 
@@ -26,7 +26,7 @@ import torch
 from ..hypergrad import stochastic_neumann
 from ..oracles import Oracles
 from ..problem import Problem
-from ..stepsize import hypergradient_lipschitz, weighted_step
+from ..stepsize import hypergradient_lipschitz, power_iteration, weighted_step
 from .base import Option, StepOutput, normalized, to_numpy
 from .wc_mhgd import LIPSCHITZ_MARGIN, chebyshev_weighting, resolve_lower_level
 
@@ -54,7 +54,7 @@ class StochasticWCMHGD:
         return {
             "alpha": Option(None, "lower-level step size α (default 1/L_g)", low=1e-12, high=1e6),
             "beta": Option(None, "upper-level step size β (default 1/(r_max L̂_φ))", low=1e-12, high=1e6),
-            "eta": Option(None, "Neumann step η of Alg. 3 (default α)", low=1e-12, high=1e6),
+            "eta": Option(None, "Neumann step η of Alg. 3 (default 1/L of its smallest batch)", low=1e-12, high=1e6),
             "D": Option(None, "inner SGD steps per iteration (default from κ)", low=1, high=10_000, integer=True),
             "Q": Option(None, "Neumann terms of Alg. 3 (default from κ)", low=1, high=10_000, integer=True),
             "u": Option(10.0, "weight u of the WC-scalarization term of Eq. 5", low=0.0, high=1e8),
@@ -72,11 +72,21 @@ class StochasticWCMHGD:
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
         opts = resolve_lower_level(problem, oracles, {**options, "N": None}, neumann=False, seed=seed)
         del opts["N"]
-        eta = opts["eta"] if opts["eta"] is not None else opts["alpha"]
         kappa = opts["L_g"] / max(opts["mu_g"], opts["L_g"] * 1e-6)
         Q = opts["Q"] if opts["Q"] is not None else int(np.clip(math.ceil(kappa * math.log(1e3)), 5, 300))
+        # Deep Neumann terms get small batches, whose curvature can far exceed the full
+        # Hessian's: a floor on their size, and η from the curvature of the smallest one, keep
+        # every factor (I − η ∇²G(B_j)) a contraction.
+        smallest = max(1, opts["batch_hessian"] // 8)
+        eta = opts["eta"]
+        if eta is None:
+            L_batch = power_iteration(lambda v: oracles.hvp(problem.x0, problem.y0, v,
+                                                            batch=problem.minibatches.sample_lower(smallest, generator)),
+                                      torch.randn(problem.y0.numel(), generator=generator, dtype=problem.dtype)
+                                      .to(problem.device), 20)
+            eta = 1.0 / max(opts["L_g"], 1.25 * abs(L_batch))
         contraction = max(1.0 - eta * opts["mu_g"], 0.0)
-        sizes = [max(1, math.ceil(opts["batch_hessian"] * contraction ** j)) for j in range(Q)]
+        sizes = [max(smallest, math.ceil(opts["batch_hessian"] * contraction ** j)) for j in range(Q)]
         opts.update(eta=eta, Q=Q)
         lipschitz = 0.0
         if opts["beta"] is None:
