@@ -7,12 +7,12 @@ carry over), which also keeps every page testable on its own with AppTest.
 
 import streamlit as st
 
-st.set_page_config(page_title="pareto-app", page_icon="◭", layout="wide")
+st.set_page_config(page_title="pareto-app", page_icon=":material/filter_tilt_shift:", layout="wide")
 
 page = st.navigation([
-    st.Page("pages/explore.py", title="Explore", icon="🧭", default=True),
-    st.Page("pages/sweep.py", title="Sweep", icon="🧹"),
-    st.Page("pages/compare.py", title="Compare", icon="⚖️"),
-    st.Page("pages/runs.py", title="Runs", icon="🗂️"),
+    st.Page("pages/explore.py", title="Explore", icon=":material/explore:", default=True),
+    st.Page("pages/sweep.py", title="Sweep", icon=":material/grid_on:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("pages/runs.py", title="Runs", icon=":material/inventory_2:"),
 ])
 page.run()

@@ -149,7 +149,7 @@ else:
     names = {k: f"run {k.split(':')[0]} · step {k.split(':')[1]} · F = (" +
              ", ".join(f"{v:.4g}" for v in front.iloc[i].filter(regex=r'^f\d+$')) + ")" for i, k in enumerate(keys)}
     if st.session_state.get("explore_choice") not in keys:
-        st.session_state["explore_choice"] = keys[0]
+        st.session_state["explore_choice"] = keys[-1]  # the newest point of the front
     choice = st.selectbox("Front point (or click one on the chart)", keys, format_func=names.get, key="explore_choice")
     run_number, step = (int(v) for v in choice.split(":"))
     chosen = exploration.point(run_number, step)
