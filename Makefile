@@ -32,5 +32,10 @@ bench: install
 	$(PY) -m pareto_app bench hvp
 	$(PY) -m pareto_app bench iteration
 
+# PNGs of every page for the docs (docs/*.png): its own server and archive, Debian's chromium (headless).
+.PHONY: screenshots
+screenshots: install
+	$(PY) tools/screenshots.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

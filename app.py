@@ -1,11 +1,13 @@
 """pareto-app: explore the Pareto fronts of multi-objective bilevel learning problems.
 
-The entry point: page configuration and the navigation. Each page draws the shared
-sidebar itself (`ui.setup.render_sidebar`, same widget keys on every page, so the settings
-carry over), which also keeps every page testable on its own with AppTest.
+The entry point: page configuration, the sidebar every page shares, and the navigation.
+The sidebar is drawn here, before the page, so its settings carry over from page to page; a
+page run on its own (AppTest reruns only the page script) draws it itself.
 """
 
 import streamlit as st
+
+from ui.setup import render_sidebar
 
 st.set_page_config(page_title="pareto-app", page_icon=":material/filter_tilt_shift:", layout="wide")
 
@@ -15,4 +17,5 @@ page = st.navigation([
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/inventory_2:"),
 ])
+st.session_state["_setup"] = render_sidebar()
 page.run()

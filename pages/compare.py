@@ -8,9 +8,9 @@ import streamlit as st
 import pareto_app as pa
 from pareto_app.background import BackgroundJob
 from ui.preference import preference_widget
-from ui.setup import Setup, render_sidebar
+from ui.setup import Setup, current_setup
 
-setup: Setup = render_sidebar()
+setup: Setup = current_setup()
 job: BackgroundJob | None = st.session_state.get("compare_job")
 running = job is not None and job.alive
 

@@ -8,13 +8,13 @@ import numpy as np
 import streamlit as st
 
 from pareto_app.background import BackgroundRun
-from ui.charts import metric_lines, objective_space, weights_chart
+from ui.charts import metric_lines, objective_space, thin, weights_chart
 from ui.exploration import Exploration, point_payload, record_result
 from ui.preference import preference_widget
-from ui.setup import Setup, analytic_front, render_sidebar
+from ui.setup import Setup, analytic_front, current_setup
 from ui.store import archive, exports
 
-setup: Setup = render_sidebar()
+setup: Setup = current_setup()
 exploration: Exploration = st.session_state.setdefault("explore_exploration", Exploration())
 worker: BackgroundRun | None = st.session_state.get("explore_worker")
 running = worker is not None and worker.alive
@@ -49,7 +49,8 @@ with left:
 if start and preference is not None and problem is not None:
     try:
         worker = BackgroundRun(problem, setup.solver, preference, steps=setup.steps, seed=setup.seed,
-                               device=setup.device, metrics_every=setup.metrics_every, **setup.options).start()
+                               device=setup.device, metrics_every=setup.metrics_every, abandon_after=60.0,
+                               **setup.options).start()
     except ValueError as err:
         st.error(str(err))
     else:
@@ -90,6 +91,8 @@ def _changes(record) -> list[int]:
 
 @st.fragment(run_every=0.5 if running else None)
 def live() -> None:
+    if st.session_state.pop("explore_choice_clicked", False):
+        st.rerun()  # the click reran only this fragment: redraw the page, whose selectbox shows the choice
     _collect()
     record = st.session_state.get("explore_record")
     current = st.session_state.get("explore_worker")
@@ -112,11 +115,12 @@ def live() -> None:
     st.markdown(f"**{record.label}** · {state} · step **{int(last['step']) + 1}**"
                 f"{'' if record.steps is None else f' / {record.steps}'} · {rate:.0f} it/s · oracle calls: {oracle}")
     st.caption("weights: " + ", ".join(f"{labels[s]} {last[f'w{s + 1}']:.3f}" for s in range(S) if f"w{s + 1}" in last))
-    explored = exploration.points(setup.task)
+    explored = thin(exploration.points(setup.task), 3000)
     front = exploration.front(setup.task)
     analytic = analytic_front(setup)
     shown_pref = preference if preference is not None else [last[f"r{s + 1}"] for s in range(S)]
-    fig = objective_space(explored, front, history, shown_pref, labels, analytic, _changes(record))
+    history = thin(history)
+    fig = objective_space(explored, front, history, shown_pref, labels, analytic, _changes(record), run=record.number)
     st.plotly_chart(fig, key="explore_objective_space", on_select=_remember_front_click, selection_mode="points")
     c1, c2 = st.columns(2)
     c1.plotly_chart(metric_lines(history, ["kkt_residual", "constraint_violation", "stationarity"],
@@ -131,10 +135,14 @@ def _remember_front_click() -> None:
     points = getattr(getattr(event, "selection", None), "points", None)
     if points is None and isinstance(event, dict):
         points = event.get("selection", {}).get("points", [])
+    # Front markers sit on trajectory markers, and a click may land on either: accept it when
+    # the (run, step) it names is on the front.
+    on_front = {(int(r.run), int(r.step)) for r in exploration.front(setup.task).itertuples()}
     for point in points or []:
         custom = point.get("customdata")
-        if custom is not None and len(custom) == 2:
+        if custom is not None and len(custom) == 2 and (int(custom[0]), int(custom[1])) in on_front:
             st.session_state["explore_choice"] = f"{int(custom[0])}:{int(custom[1])}"
+            st.session_state["explore_choice_clicked"] = True
 
 
 with right:

@@ -6,10 +6,10 @@ import streamlit as st
 
 from pareto_app.store import export_csv, export_json, export_torch
 from ui.charts import metric_lines, weights_chart
-from ui.setup import render_sidebar
+from ui.setup import current_setup
 from ui.store import archive
 
-render_sidebar()
+current_setup()
 st.title("Runs")
 store = archive()
 st.caption(f"archive: {store.path}")
@@ -17,7 +17,9 @@ runs = store.list()
 if runs.empty:
     st.info("No runs yet: start one on the Explore or Sweep page.")
     st.stop()
-st.dataframe(runs, hide_index=True, key="runs_table")
+shown = runs.copy()
+shown["preference"] = shown["preference"].map(lambda r: "(" + ", ".join(f"{v:.3f}" for v in r) + ")")
+st.dataframe(shown, hide_index=True, key="runs_table")
 ids = runs["id"].tolist()
 run_id = st.selectbox("Run", ids, format_func=lambda i: f"#{i} · {runs.set_index('id').loc[i, 'solver']} · "
                       f"{runs.set_index('id').loc[i, 'task']} · {runs.set_index('id').loc[i, 'status']}", key="runs_choice")

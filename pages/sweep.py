@@ -10,10 +10,10 @@ from pareto_app.background import BackgroundJob
 from pareto_app.store import export_point
 from pareto_app.tasks.quadratic_common import simplex_grid
 from ui.charts import front_chart
-from ui.setup import Setup, analytic_front, render_sidebar
+from ui.setup import Setup, analytic_front, current_setup
 from ui.store import archive, exports
 
-setup: Setup = render_sidebar()
+setup: Setup = current_setup()
 job: BackgroundJob | None = st.session_state.get("sweep_job")
 running = job is not None and job.alive
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,7 +22,8 @@ class BackgroundRun:
     """Start with `start()`; steer with `controller`; collect with `drain()`."""
 
     def __init__(self, problem: Problem, solver: str, preference: Sequence[float] | None, *, steps: int | None,
-                 seed: int = 0, device: str = "auto", metrics_every: int = 10, **options: Any) -> None:
+                 seed: int = 0, device: str = "auto", metrics_every: int = 10, abandon_after: float | None = None,
+                 **options: Any) -> None:
         self.controller = Controller()
         self._queue: queue.Queue[Iterate] = queue.Queue()
         self.status = "starting"  # starting | running | finished | stopped | diverged | failed
@@ -33,6 +35,9 @@ class BackgroundRun:
         self._run = Run(prepare(problem, solver, preference, device, options), steps, int(seed), self.controller,
                         int(metrics_every))
         self._steps = steps
+        # A page that stops draining (its tab was closed) must not leave the run going forever.
+        self._abandon_after = abandon_after
+        self._last_drain = time.monotonic()
         self._thread = threading.Thread(target=self._work, name=f"pareto-run-{solver}", daemon=True)
 
     def start(self) -> BackgroundRun:
@@ -45,6 +50,9 @@ class BackgroundRun:
             for it in self._run:
                 self.last = it
                 self._queue.put(it)
+                if self._abandon_after is not None and time.monotonic() - self._last_drain > self._abandon_after:
+                    self.message = f"stopped: nothing read its iterates for {self._abandon_after:.0f} s"
+                    self.controller.stop()
             stopped = self.controller.stopped or (self._steps is not None and self.last is not None
                                                   and self.last.step < self._steps - 1)
             self.status = "stopped" if stopped else "finished"
@@ -55,6 +63,7 @@ class BackgroundRun:
 
     def drain(self, limit: int | None = None) -> list[Iterate]:
         """The iterates produced since the last call."""
+        self._last_drain = time.monotonic()
         out: list[Iterate] = []
         while limit is None or len(out) < limit:
             try:

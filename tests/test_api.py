@@ -195,3 +195,9 @@ def test_cli_lists_tasks_and_solvers(capsys):
     main(["solvers"])
     out = capsys.readouterr().out
     assert "toy-quadratic" in out and "toy-llgc" in out and "wc-penalty" in out and "hypergrad" in out
+
+
+def test_an_abandoned_background_run_stops_itself(problem):
+    run = BackgroundRun(problem, "wc-mhgd", [0.5, 0.5], steps=None, device="cpu", abandon_after=0.3).start()
+    run.join(20)
+    assert not run.alive and run.status == "stopped" and "nothing read" in run.message

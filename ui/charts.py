@@ -15,6 +15,21 @@ FRONT_COLOUR = "#d62728"
 EXPLORED_COLOUR = "#c7c7c7"
 
 
+def thin(frame: pd.DataFrame, limit: int = 1500) -> pd.DataFrame:
+    """At most about `limit` rows, evenly strided, keeping the last row and every preference change.
+
+    Redrawn twice a second, a long run would otherwise send the browser ever more points.
+    """
+    if len(frame) <= limit:
+        return frame
+    keep = np.zeros(len(frame), dtype=bool)
+    keep[:: int(np.ceil(len(frame) / limit))] = True
+    keep[-1] = True
+    if "preference_changed" in frame:
+        keep |= frame["preference_changed"].fillna(False).to_numpy(dtype=bool)
+    return frame[keep]
+
+
 def _objectives(frame: pd.DataFrame) -> np.ndarray:
     return frame.filter(regex=r"^f\d+$").to_numpy(dtype=float)
 
@@ -30,7 +45,7 @@ def preference_ray(preference: Sequence[float], F: np.ndarray) -> np.ndarray:
 
 def objective_space(explored: pd.DataFrame, front: pd.DataFrame, trajectory: pd.DataFrame,
                     preference: Sequence[float], labels: Sequence[str], analytic_front: np.ndarray | None = None,
-                    changes: Sequence[int] = ()) -> go.Figure:
+                    changes: Sequence[int] = (), run: int | None = None) -> go.Figure:
     """The objective space: explored points, their front, the current trajectory (coloured by
     step), the preference ray; 2-D scatter for S = 2, 3-D for S = 3, parallel coordinates above."""
     S = len(labels)
@@ -51,13 +66,16 @@ def objective_space(explored: pd.DataFrame, front: pd.DataFrame, trajectory: pd.
                                      line={"color": "#999", "dash": "dot"}, name="analytic front"))
         fig.add_trace(go.Scatter(x=_objectives(explored)[:, 0] if len(explored) else [],
                                  y=_objectives(explored)[:, 1] if len(explored) else [], mode="markers",
-                                 marker={"color": EXPLORED_COLOUR, "size": 5}, name="explored"))
+                                 marker={"color": EXPLORED_COLOUR, "size": 5}, name="explored",
+                                 customdata=explored[["run", "step"]].to_numpy().tolist() if len(explored) else None))
         fig.add_trace(go.Scatter(x=ray[:, 0], y=ray[:, 1], mode="lines", line={"color": "#1f77b4", "dash": "dash"},
                                  name="preference ray"))
         fig.add_trace(go.Scatter(x=F_traj[:, 0] if len(F_traj) else [], y=F_traj[:, 1] if len(F_traj) else [],
                                  mode="markers+lines", line={"color": "rgba(0,0,0,0.15)"},
                                  marker={"color": steps, "colorscale": TRAJECTORY_SCALE, "size": 6,
-                                         "colorbar": {"title": "step", "x": 1.02}}, name="trajectory"))
+                                         "colorbar": {"title": "step", "x": 1.02}}, name="trajectory",
+                                 customdata=np.column_stack([np.full(len(steps), run), steps]).tolist()
+                                 if run is not None and len(steps) else None))
         if len(changes):
             idx = [i for i, s in enumerate(steps) if s in set(changes)]
             fig.add_trace(go.Scatter(x=F_traj[idx, 0], y=F_traj[idx, 1], mode="markers",
@@ -66,7 +84,7 @@ def objective_space(explored: pd.DataFrame, front: pd.DataFrame, trajectory: pd.
         fig.add_trace(go.Scatter(x=Ff[:, 0] if len(Ff) else [], y=Ff[:, 1] if len(Ff) else [], mode="markers",
                                  marker={"color": FRONT_COLOUR, "size": 9, "line": {"width": 1, "color": "white"}},
                                  name="front (click to choose)",
-                                 customdata=front[["run", "step"]].to_numpy() if len(front) else None))
+                                 customdata=front[["run", "step"]].to_numpy().tolist() if len(front) else None))
         F_all = np.vstack([a for a in (_objectives(explored), F_traj) if len(a)]) if len(explored) or len(F_traj) \
             else np.zeros((0, 2))
         if len(F_all):
@@ -107,7 +125,7 @@ def metric_lines(history: pd.DataFrame, columns: Sequence[str], title: str, x: s
         fig.add_trace(go.Scatter(x=data[x], y=data[column], mode="lines+markers", marker={"size": 4}, name=column))
     for step in changes:
         fig.add_vline(x=step, line={"dash": "dot", "color": "#ff7f0e"})
-    fig.update_yaxes(type="log")
+    fig.update_yaxes(type="log", exponentformat="power")
     fig.update_layout(title=title, xaxis_title=x, height=320, margin={"t": 40}, legend={"orientation": "h", "y": -0.3})
     return fig
 

@@ -134,3 +134,9 @@ def analytic_front(setup: Setup, points: int = 60) -> Any:
     if key not in cache:
         cache[key] = problem.pareto_front(points)
     return cache[key]
+
+
+def current_setup() -> Setup:
+    """The sidebar of this run: drawn by app.py before the page (so its widgets, and their
+    values, are the same on every page), or by the page itself when it runs alone (AppTest)."""
+    return st.session_state.pop("_setup", None) or render_sidebar()

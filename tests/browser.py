@@ -1,0 +1,354 @@
+"""Helpers shared by the real-browser tests (tests/test_browser.py) and tools/screenshots.py.
+
+A Streamlit server of this repository on a free port with its own run archive, Debian's
+chromium driven by Playwright (never `playwright install`: the machine has no network), and
+bounded waits: every wait here ends with a timeout, none loops forever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page, Playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("PARETO_APP_CHROMIUM", "/usr/bin/chromium")
+# Headless, no sandbox (containers, root), and nothing that reaches for the network.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-dev-shm-usage"]
+VIEWPORT = {"width": 1400, "height": 1000}
+INSTALL_HINT = ("install Debian's chromium (`sudo apt-get install -y chromium`, as .ci/run does) and the playwright "
+                "Python package (`make install`, it is in requirements.txt); do not run `playwright install`")
+
+T = TypeVar("T")
+
+
+def missing() -> str | None:
+    """Why the browser tests cannot run here (None when they can)."""
+    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
+        return f"no chromium at {CHROMIUM}: {INSTALL_HINT}"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return f"the playwright Python package is missing: {INSTALL_HINT}"
+    return None
+
+
+# --- the server ---------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+            return response.status == 200 and response.read().strip() == b"ok"
+    except OSError:
+        return False
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """End the server and everything it started (it leads its own process group)."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+@contextlib.contextmanager
+def streamlit_server(workdir: Path, timeout: float = 90.0, attempts: int = 3) -> Iterator[str]:
+    """Serve app.py with the archive at `workdir`/runs.db; yields the base URL, kills the server after.
+
+    A free port can be taken by someone else between choosing and binding it: then try another."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PARETO_APP_DB": str(workdir / "runs.db"), "PYTHONUNBUFFERED": "1"}
+    log_path = workdir / "server.log"
+    for attempt in range(attempts):
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                 "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+                 "--server.fileWatcherType", "none", "--server.runOnSave", "false"],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True)
+        try:
+            deadline = time.monotonic() + timeout
+            while proc.poll() is None and time.monotonic() < deadline and not _healthy(url):
+                time.sleep(0.25)
+            if proc.poll() is None and _healthy(url):
+                break
+            _stop(proc)
+            tail = log_path.read_text(errors="replace")[-3000:]
+            if attempt == attempts - 1 or "already in use" not in tail:
+                raise RuntimeError(f"the Streamlit server did not become healthy in {timeout:.0f} s; its log:\n{tail}")
+        except BaseException:
+            _stop(proc)
+            raise
+    try:
+        yield url
+    finally:
+        _stop(proc)
+
+
+# --- the browser --------------------------------------------------------------------------------------------
+
+
+def launch_chromium(playwright: Playwright) -> Browser:
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=60_000)
+
+
+def wait_ready(page: Page, timeout_ms: float = 60_000) -> None:
+    """Connected to the server, the script run done, a page title drawn."""
+    page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=timeout_ms)
+    page.wait_for_selector("[data-test-script-state='notRunning']", timeout=timeout_ms)
+    page.locator("h1").first.wait_for(timeout=timeout_ms)
+
+
+def open_app(page: Page, url: str, timeout_ms: float = 60_000) -> Page:
+    # Generous: a page drawing a long live run answers slowly, the more so on a busy 2-core machine.
+    page.set_default_timeout(45_000)
+    page.goto(url, timeout=timeout_ms)
+    wait_ready(page, timeout_ms)
+    return page
+
+
+def navigate(page: Page, title: str, timeout_ms: float = 30_000) -> None:
+    """Go to another page through the sidebar navigation (same browser session)."""
+    page.locator("[data-testid='stSidebarNav'] a", has_text=title).first.click()
+    page.get_by_role("heading", name=title, exact=True).first.wait_for(timeout=timeout_ms)
+    page.wait_for_selector("[data-test-script-state='notRunning']", timeout=timeout_ms)
+
+
+def wait_until(probe: Callable[[], T], what: str, timeout: float = 30.0, interval: float = 0.25,
+               page: Page | None = None) -> T:
+    """Poll `probe` until it returns something truthy (returned); AssertionError after `timeout` seconds.
+
+    An exception in the probe counts as "not yet" (elements come and go while Streamlit redraws)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            last = probe()
+        except Exception as err:  # noqa: BLE001 - a redraw can detach what the probe looked at
+            last = err
+        else:
+            if last:
+                return last
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last seen: {last!r}")
+        if page is not None:
+            page.wait_for_timeout(interval * 1000)
+        else:
+            time.sleep(interval)
+
+
+def set_number(page: Page, label: str, value: float) -> None:
+    """Type into a number input (found by its label) and press Enter, as a user does."""
+    field = page.get_by_label(label, exact=True)
+    field.fill(str(value))
+    field.press("Enter")
+    wait_until(lambda: float(field.input_value()) == float(value), f"{label} = {value}", timeout=10, page=page)
+
+
+def button(page: Page, key: str):
+    """The button of a widget with `key=` (Streamlit puts `st-key-<key>` on its container)."""
+    return page.locator(f".st-key-{key} button")
+
+
+def select_value(page: Page, key: str) -> str:
+    """The text a selectbox shows."""
+    return page.locator(f".st-key-{key} input").input_value()
+
+
+def select_options(page: Page, key: str) -> list[str]:
+    """Open a selectbox, read its options, close it again."""
+    page.locator(f".st-key-{key} input").click()
+    options = page.get_by_role("option")
+    options.first.wait_for(timeout=10_000)
+    texts = options.all_inner_texts()
+    page.keyboard.press("Escape")
+    return texts
+
+
+def _live_texts(page: Page, testid: str) -> list[str]:
+    # Elements being redrawn linger, marked stale, next to their replacements: skip them.
+    return page.locator(f"[data-testid='stElementContainer']:not([data-stale='true']) [data-testid='{testid}']"
+                        ).all_inner_texts()
+
+
+STATUS = re.compile(r"^run (?P<run>\d+): (?P<solver>\S+) · (?P<state>\w+) · step (?P<step>\d+)(?: / (?P<steps>\d+))?")
+WEIGHTS = re.compile(r"^weights: f1 (?P<w1>[-\d.e]+), f2 (?P<w2>[-\d.e]+)")
+
+
+def status(page: Page) -> dict[str, Any] | None:
+    """The Explore page's status line, "run 1: wc-mhgd · running · step 42 / 100000 · ...", parsed."""
+    for text in _live_texts(page, "stMarkdownContainer"):
+        m = STATUS.match(text.strip())
+        if m:
+            return {"run": int(m["run"]), "solver": m["solver"], "state": m["state"], "step": int(m["step"]),
+                    "steps": int(m["steps"]) if m["steps"] else None, "text": text.strip()}
+    return None
+
+
+def current_status(page: Page, timeout: float = 15.0) -> dict[str, Any]:
+    """The status line, waiting out a redraw that hides it for a moment."""
+    return wait_until(lambda: status(page), "the status line", timeout, page=page)
+
+
+def weights(page: Page) -> tuple[float, float] | None:
+    """The Explore page's caption "weights: f1 a, f2 b" as (a, b)."""
+    for text in _live_texts(page, "stCaptionContainer"):
+        m = WEIGHTS.match(text.strip())
+        if m:
+            return float(m["w1"]), float(m["w2"])
+    return None
+
+
+def current_weights(page: Page, timeout: float = 15.0) -> tuple[float, float]:
+    return wait_until(lambda: weights(page), "the weights caption", timeout, page=page)
+
+
+def trace_lengths(page: Page, key: str) -> dict[str, int]:
+    """{trace name: number of points} of the Plotly chart with `key=`, read from the live figure."""
+    return page.evaluate(
+        """key => {
+            const out = {};
+            for (const gd of document.querySelectorAll(`.st-key-${key} .js-plotly-plot`)) {
+                for (const t of gd._fullData || []) {
+                    const n = t.x ? t.x.length : 0;
+                    out[t.name] = Math.max(out[t.name] || 0, n);
+                }
+            }
+            return out;
+        }""", key)
+
+
+# Screen positions (viewport pixels) of a 2-D scatter trace's markers, with how far each is from the
+# nearest marker at another position in any trace, so a click can aim at one that stands alone.
+_MARKERS_JS = """([key, name]) => {
+    const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
+    if (!gd || !gd._fullLayout || !gd._fullData) return null;
+    const fl = gd._fullLayout, box = gd.getBoundingClientRect();
+    const px = (t, k) => [box.left + fl._size.l + fl.xaxis.l2p(t.x[k]), box.top + fl._size.t + fl.yaxis.l2p(t.y[k])];
+    const all = [];
+    for (const t of gd._fullData) {
+        if (!t.visible || !String(t.mode || '').includes('markers') || !t.x) continue;
+        for (let k = 0; k < t.x.length; k++) all.push(px(t, k));
+    }
+    const trace = gd._fullData.find(t => t.name === name);
+    if (!trace || !trace.x) return null;
+    return Array.from(trace.x, (x, k) => {
+        const [X, Y] = px(trace, k);
+        let gap = Infinity;
+        for (const [u, v] of all) {
+            const d = Math.hypot(u - X, v - Y);
+            if (d > 0.5) gap = Math.min(gap, d);
+        }
+        return {x: X, y: Y, fx: trace.x[k], fy: trace.y[k], gap: gap,
+                custom: trace.customdata ? Array.from(trace.customdata[k]) : null};
+    });
+}"""
+
+
+def markers(page: Page, key: str, trace: str) -> list[dict[str, Any]] | None:
+    return page.evaluate(_MARKERS_JS, [key, trace])
+
+
+def _chart_boxes(page: Page, keys: tuple[str, ...]) -> list[dict[str, float]] | None:
+    """Where each chart with these keys is (page pixels), or None while one is missing or mid-redraw."""
+    return page.evaluate(
+        """keys => {
+            if (document.querySelector("[data-stale='true']")) return null;
+            const boxes = [];
+            for (const key of keys) {
+                const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
+                if (!gd || !gd._fullData || !gd._fullData.length || !gd.querySelector('.main-svg')) return null;
+                const r = gd.getBoundingClientRect();
+                if (r.width < 50 || r.height < 50) return null;
+                boxes.push({key, x: r.left + window.scrollX, y: r.top + window.scrollY, w: r.width, h: r.height});
+            }
+            return boxes;
+        }""", list(keys))
+
+
+def _inked(png: bytes, boxes: list[dict[str, float]], minimum: float = 0.004) -> bool:
+    """Whether each box of the image has something drawn in it (a chart caught mid-redraw is blank)."""
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("L")
+    for b in boxes:
+        crop = image.crop((int(b["x"]), int(b["y"]), int(b["x"] + b["w"]), int(b["y"] + b["h"])))
+        histogram = crop.histogram()
+        if sum(histogram[:200]) < minimum * crop.width * crop.height:
+            return False
+    return True
+
+
+def full_page_screenshot(page: Page, path: Path, charts: tuple[str, ...] = (), settle_ms: int = 1500,
+                         attempts: int = 30) -> None:
+    """Streamlit scrolls inside its main block, so Playwright's full_page sees one screen: grow the
+    viewport to the content's height for the shot, then restore it. A page that keeps redrawing (a
+    live run) can be caught with a chart blank or dimmed: retry until every chart in `charts` shows ink
+    and nothing was mid-redraw just before and just after the shot."""
+    height = page.evaluate("""() => {
+        const main = document.querySelector("[data-testid='stMain']") || document.body;
+        const side = document.querySelector("[data-testid='stSidebarContent']");
+        return Math.max(main.scrollHeight, side ? side.scrollHeight : 0, document.body.scrollHeight);
+    }""")
+    size = page.viewport_size or VIEWPORT
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height), 8000))})
+    page.wait_for_timeout(settle_ms)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        for _ in range(attempts):
+            boxes = wait_until(lambda: _chart_boxes(page, charts), "the charts to be drawn", 30, interval=0.05,
+                               page=page) if charts else []
+            shot = page.screenshot(full_page=True, animations="disabled")
+            # Still nothing stale after the shot (a redraw that began during it dims the old charts).
+            if _inked(shot, boxes) and (not charts or _chart_boxes(page, charts) is not None):
+                path.write_bytes(shot)
+                return
+            page.wait_for_timeout(150)
+        raise AssertionError(f"{path.name}: a chart was blank in each of {attempts} shots")
+    finally:
+        page.set_viewport_size(size)
+
+
+def stop_if_running(page: Page, timeout: float = 15.0) -> None:
+    """Press Stop on the Explore page if a run is going and wait for it to end (best effort, for teardowns)."""
+    with contextlib.suppress(Exception):
+        stop = button(page, "explore_stop")
+        if stop.count() and stop.first.is_enabled():
+            stop.first.click(timeout=5_000)
+            wait_until(lambda: (s := status(page)) and s["state"] != "running", "the run to stop", timeout, page=page)
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text())
