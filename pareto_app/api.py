@@ -110,8 +110,15 @@ class Run:
                 seen, new = controller.take_preference(seen)
                 if new is not None:
                     r, changed = normalize_preference(new, problem.num_objectives), True
-            with torch.no_grad():
-                state, out = algo.step(state, r)
+            try:
+                with torch.no_grad():
+                    state, out = algo.step(state, r)
+            except ValueError as err:
+                # Non-finite gradients surface inside a step (e.g. in the weighting QP): the run diverged.
+                if "non-finite" not in str(err):
+                    raise
+                raise Diverged(f"{algo.name} diverged at step {k}: {err}; the last good iterate is kept. "
+                               "Try a smaller step size.", last) from err
             f = out.objectives.detach().double().cpu().numpy()
             if first is None:
                 first = np.abs(f)
