@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import streamlit as st
 
 from pareto_app.background import BackgroundRun
@@ -180,5 +179,6 @@ else:
                        key="explore_dl_csv")
     d3.download_button("x and y (torch)", as_torch, file_name=f"point-run{run_number}-step{step}.pt",
                        mime="application/octet-stream", key="explore_dl_pt")
-    if np.isfinite(exploration.hypervolume(setup.task)):
-        st.caption(f"{len(front)} non-dominated of {len(exploration.points(setup.task))} explored points")
+    reference = problem.reference_point if problem is not None else None
+    st.caption(f"{len(front)} non-dominated of {len(exploration.points(setup.task))} explored points · "
+               f"hypervolume {exploration.hypervolume(setup.task, reference):.6g}")

@@ -149,3 +149,17 @@ def test_runs_page_lists_reloads_and_deletes():
     at.run()
     assert not at.exception
     assert store.count() == 0
+
+
+def test_three_objectives_use_the_ternary_picker_and_exact_inputs():
+    at = _app()
+    at.number_input(key="setup_task_toy-quadratic_S").set_value(3)
+    at.run()
+    assert not at.exception, at.exception
+    inputs = [at.number_input(key=f"explore_pref3_r3_{s}") for s in range(3)]
+    for box, value in zip(inputs, (2.0, 1.0, 1.0)):
+        box.set_value(value)
+    at.run()
+    assert not at.exception, at.exception
+    assert any("r = (0.500, 0.250, 0.250)" in c.value for c in at.caption)
+    assert len(at.get("plotly_chart")) >= 1  # the clickable ternary plot
