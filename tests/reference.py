@@ -2,6 +2,9 @@
 
 import cvxpy as cp
 import numpy as np
+import torch
+
+EPS = 1e-6  # central differences: truncation ~EPS², rounding ~1e-16/EPS
 
 
 def distance_to_hull(point: np.ndarray, vertices: np.ndarray) -> float:
@@ -19,3 +22,34 @@ def toy_quadratic_distance(problem, x, y) -> tuple[float, float]:
     m = np.linalg.solve(d["B"].T @ d["B"] + d["gamma"] * np.eye(len(x)),
                         d["B"].T @ (d["a"] - d["c"]).T + d["gamma"] * d["b"].T).T
     return distance_to_hull(x, m), float(np.linalg.norm(np.asarray(y) - d["B"] @ x - d["c"]))
+
+
+def grads(fun, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    xg, yg = x.clone().requires_grad_(True), y.clone().requires_grad_(True)
+    gx, gy = torch.autograd.grad(fun(xg, yg), (xg, yg), allow_unused=True)
+    return (torch.zeros_like(x) if gx is None else gx), gy
+
+
+def central_differences(fun, z: torch.Tensor) -> torch.Tensor:
+    out = torch.empty_like(z)
+    eye = torch.eye(z.numel(), dtype=z.dtype)
+    with torch.no_grad():
+        for i in range(z.numel()):
+            out[i] = (fun(z + EPS * eye[i]) - fun(z - EPS * eye[i])) / (2 * EPS)
+    return out
+
+
+def solve_lower(problem: object, x: torch.Tensor) -> torch.Tensor:
+    """y*(x) by L-BFGS, to a gradient norm far below what the comparisons need."""
+    y = problem.y0.clone().requires_grad_(True)
+    opt = torch.optim.LBFGS([y], max_iter=1000, tolerance_grad=1e-9, tolerance_change=1e-14,
+                            line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = problem.lower(x, y)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return y.detach()

@@ -17,40 +17,10 @@ import pareto_app as pa
 from pareto_app.oracles import Oracles
 
 from .conftest import cuda_params
+from .reference import central_differences, grads, solve_lower
 
 DT = torch.float64
 TINY = {"S": 2, "hidden": 3, "query": 2}
-EPS = 1e-6  # central differences: truncation ~EPS², rounding ~1e-16/EPS
-
-
-def _grads(fun, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    xg, yg = x.clone().requires_grad_(True), y.clone().requires_grad_(True)
-    return torch.autograd.grad(fun(xg, yg), (xg, yg))
-
-
-def _central_differences(fun, z: torch.Tensor) -> torch.Tensor:
-    out = torch.empty_like(z)
-    eye = torch.eye(z.numel(), dtype=z.dtype)
-    with torch.no_grad():
-        for i in range(z.numel()):
-            out[i] = (fun(z + EPS * eye[i]) - fun(z - EPS * eye[i])) / (2 * EPS)
-    return out
-
-
-def _solve_lower(problem: pa.Problem, x: torch.Tensor) -> torch.Tensor:
-    """y*(x) by L-BFGS."""
-    y = problem.y0.clone().requires_grad_(True)
-    opt = torch.optim.LBFGS([y], max_iter=1000, tolerance_grad=1e-9, tolerance_change=1e-14,
-                            line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = problem.lower(x, y)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    return y.detach()
 
 
 def _objectives(result: pa.Result) -> tuple[np.ndarray, np.ndarray]:
@@ -100,20 +70,20 @@ def test_bad_parameters_raise_value_error(params, needle):
         pa.tasks.get("few-shot", **params)
 
 
-def test_gradients_match_central_differences():
+def test_gradients_matchcentral_differences():
     problem = pa.tasks.get("few-shot", **TINY)
     p, q = problem.dims
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(p, generator=gen, dtype=DT) * 0.3
     y = torch.randn(q, generator=gen, dtype=DT)
     for fun in [problem.lower, *problem.upper]:
-        gx, gy = _grads(fun, x, y)
-        torch.testing.assert_close(gx, _central_differences(lambda z: fun(z, y), x), rtol=1e-6, atol=1e-8)
-        torch.testing.assert_close(gy, _central_differences(lambda z: fun(x, z), y), rtol=1e-6, atol=1e-8)
+        gx, gy = grads(fun, x, y)
+        torch.testing.assert_close(gx, central_differences(lambda z: fun(z, y), x), rtol=1e-6, atol=1e-8)
+        torch.testing.assert_close(gy, central_differences(lambda z: fun(x, z), y), rtol=1e-6, atol=1e-8)
     # f_s reads only head s: the other head's gradient is exactly zero.
     head = q // 2
-    assert _grads(problem.upper[0], x, y)[1][head:].abs().max() == 0
-    assert _grads(problem.upper[1], x, y)[1][:head].abs().max() == 0
+    assert grads(problem.upper[0], x, y)[1][head:].abs().max() == 0
+    assert grads(problem.upper[1], x, y)[1][:head].abs().max() == 0
 
 
 def test_second_order_products_agree_between_reverse_and_forward_mode():
@@ -161,7 +131,7 @@ def test_evaluate_reports_held_out_accuracy(default, uniform_run):
     metrics = default.evaluate(uniform_run.x, uniform_run.y)
     assert set(metrics) == {f"acc_{s}" for s in range(1, 6)} | {"acc_mean"}
     assert all(0.0 <= v <= 1.0 for v in metrics.values())
-    start = default.evaluate(default.x0, _solve_lower(default, default.x0))
+    start = default.evaluate(default.x0, solve_lower(default, default.x0))
     assert metrics["acc_mean"] > 0.85
     assert metrics["acc_mean"] > start["acc_mean"] + 0.03, f"{start} -> {metrics}"
 

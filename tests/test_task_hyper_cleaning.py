@@ -17,41 +17,10 @@ import pareto_app as pa
 from pareto_app.oracles import Oracles
 
 from .conftest import cuda_params
+from .reference import central_differences, grads, solve_lower
 
 DT = torch.float64
 TINY = {"S": 2, "train_per_set": 10, "val_per_set": 10, "test_size": 10}
-EPS = 1e-6  # central differences: truncation ~EPS², rounding ~1e-16/EPS
-
-
-def _grads(fun, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    xg, yg = x.clone().requires_grad_(True), y.clone().requires_grad_(True)
-    gx, gy = torch.autograd.grad(fun(xg, yg), (xg, yg), allow_unused=True)
-    return (torch.zeros_like(x) if gx is None else gx), gy
-
-
-def _central_differences(fun, z: torch.Tensor) -> torch.Tensor:
-    out = torch.empty_like(z)
-    eye = torch.eye(z.numel(), dtype=z.dtype)
-    with torch.no_grad():
-        for i in range(z.numel()):
-            out[i] = (fun(z + EPS * eye[i]) - fun(z - EPS * eye[i])) / (2 * EPS)
-    return out
-
-
-def _solve_lower(problem: pa.Problem, x: torch.Tensor) -> torch.Tensor:
-    """y*(x) by L-BFGS, to a gradient norm far below what the comparisons need."""
-    y = problem.y0.clone().requires_grad_(True)
-    opt = torch.optim.LBFGS([y], max_iter=1000, tolerance_grad=1e-9, tolerance_change=1e-14,
-                            line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = problem.lower(x, y)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    return y.detach()
 
 
 def _objectives(result: pa.Result) -> tuple[np.ndarray, np.ndarray]:
@@ -103,19 +72,19 @@ def test_bad_parameters_raise_value_error(params, needle):
 
 
 @pytest.mark.parametrize("model", ["linear", "mlp"])
-def test_gradients_match_central_differences(model):
+def test_gradients_matchcentral_differences(model):
     problem = pa.tasks.get("hyper-cleaning", model=model, hidden=3, **TINY)
     p, q = problem.dims
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(p, generator=gen, dtype=DT)
     y = 0.3 * torch.randn(q, generator=gen, dtype=DT)
     for fun in [problem.lower, *problem.upper]:
-        gx, gy = _grads(fun, x, y)
-        torch.testing.assert_close(gx, _central_differences(lambda z: fun(z, y), x), rtol=1e-6, atol=1e-8)
-        torch.testing.assert_close(gy, _central_differences(lambda z: fun(x, z), y), rtol=1e-6, atol=1e-8)
+        gx, gy = grads(fun, x, y)
+        torch.testing.assert_close(gx, central_differences(lambda z: fun(z, y), x), rtol=1e-6, atol=1e-8)
+        torch.testing.assert_close(gy, central_differences(lambda z: fun(x, z), y), rtol=1e-6, atol=1e-8)
     # The lower level depends on x (else the weights could not act) and the upper ones do not.
-    assert _grads(problem.lower, x, y)[0].abs().max() > 1e-3
-    assert all(_grads(f, x, y)[0].abs().max() == 0 for f in problem.upper)
+    assert grads(problem.lower, x, y)[0].abs().max() > 1e-3
+    assert all(grads(f, x, y)[0].abs().max() == 0 for f in problem.upper)
 
 
 def test_second_order_products_agree_between_reverse_and_forward_mode():
@@ -162,7 +131,7 @@ def test_domains_conflict_weighting_one_set_hurts_the_other():
     f = []
     for s in range(2):
         x = torch.where(~corrupted & (owner == s), 8.0, -8.0).to(DT)
-        f.append(problem.objectives(x, _solve_lower(problem, x)).detach().numpy())
+        f.append(problem.objectives(x, solve_lower(problem, x)).detach().numpy())
     assert f[0][0] < f[1][0] - 0.5 and f[1][1] < f[0][1] - 0.5, f"no trade-off: {f}"
 
 
@@ -188,7 +157,7 @@ def test_evaluate_reports_sane_test_metrics_and_cleaning(default, uniform_run):
     assert all(0.0 <= v <= 1.0 for v in metrics.values())
     # One linear model for five image domains caps the accuracy well below a single domain's.
     assert metrics["acc_mean"] > 0.55 and min(metrics[f"acc_{s}"] for s in range(1, 6)) > 0.45
-    start = default.evaluate(default.x0, _solve_lower(default, default.x0))
+    start = default.evaluate(default.x0, solve_lower(default, default.x0))
     assert metrics["acc_mean"] > start["acc_mean"] + 0.02
     assert start["cleaning_recall"] == 0.0
     assert metrics["cleaning_recall"] > 0.6 > metrics["clean_dropped"]
