@@ -169,6 +169,11 @@ else:
         f"- {labels[s]}: r = {payload['preference'][s]:.3f}, w = {payload['weights'][s]:.3f}" for s in range(S)))
     metrics = payload["metrics"]
     cols[2].markdown("**Metrics**\n\n" + "\n".join(f"- {k}: {'—' if v is None else f'{v:.3e}'}" for k, v in metrics.items()))
+    if problem is not None and problem.evaluate is not None and record.task == setup.task:
+        x_at, y_at = (chosen[k].to(problem.device, problem.dtype) for k in ("x", "y"))
+        held_out = problem.evaluate(x_at, y_at)
+        payload["held_out"] = held_out
+        st.markdown("**Held-out metrics** · " + " · ".join(f"{k} {v:.3f}" for k, v in held_out.items()))
     st.caption(f"{record.solver} · options {json.dumps(payload['reproduce']['options'], default=str)} · seed {record.seed}")
     as_json, as_csv, as_torch = exports(payload, record_result(record, device=setup.device))
     st.session_state["explore_last_export"] = as_json

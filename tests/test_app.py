@@ -163,3 +163,21 @@ def test_three_objectives_use_the_ternary_picker_and_exact_inputs():
     assert not at.exception, at.exception
     assert any("r = (0.500, 0.250, 0.250)" in c.value for c in at.caption)
     assert len(at.get("plotly_chart")) >= 1  # the clickable ternary plot
+
+
+def test_a_data_task_shows_held_out_metrics_of_the_chosen_point():
+    at = _app()
+    at.selectbox(key="setup_task").set_value("hyper-cleaning")
+    at.run()
+    at.number_input(key="setup_task_hyper-cleaning_S").set_value(2)
+    at.number_input(key="setup_steps").set_value(3)
+    at.run()
+    at.button(key="explore_start").click()
+    at.run()
+    _wait(at.session_state["explore_worker"])
+    at.run()
+    at.run()
+    assert not at.exception, at.exception
+    assert any("Held-out metrics" in m.value and "acc_1" in m.value for m in at.markdown)
+    data = json.loads(at.session_state["explore_last_export"])
+    assert 0.0 <= data["held_out"]["acc_1"] <= 1.0
