@@ -70,6 +70,11 @@ def probe(method: str, lower_steps: int, hidden: int, iterations: int) -> dict[s
     return {"seconds": seconds, "peak_mib": max(peak, 0.0), "q": q}
 
 
+def ratio(a: float, b: float) -> str:
+    """a/b as "k.k×", or "n/a" where b is zero (an in-process quick run can see no growth)."""
+    return f"{a / b:.1f}×" if b > 0 and np.isfinite(a) else "n/a"
+
+
 def _reset_peak() -> None:
     # "5" resets the peak resident set size of this process (Linux ≥ 4.0).
     with open("/proc/self/clear_refs", "w") as f:
@@ -142,15 +147,16 @@ iterations after one warm-up; peak memory is the growth of the peak resident set
     time_T = steps_part.pivot(index="lower-level steps", columns="method", values="seconds")
     by_q = data[data["sweep"] == "parameters"].pivot(index="q", columns="method", values="peak_mib")
     T_hi, q_hi = max(steps_grid), by_q.index.max()
+
+    def grow(method: str) -> str:
+        return ratio(by_T.loc[T_hi, method], by_T.loc[min(steps_grid), method])
     report.text(f"""
 ## What came out
 
 From T = {min(steps_grid)} to T = {T_hi} lower-level steps, peak memory per iteration grows
-{by_T.loc[T_hi, "MOML"] / by_T.loc[min(steps_grid), "MOML"]:.1f}× for MOML and
-{by_T.loc[T_hi, "MoCo"] / by_T.loc[min(steps_grid), "MoCo"]:.1f}× for MoCo (they keep the graph of all T
-unrolled steps), {by_T.loc[T_hi, "FORUM"] / by_T.loc[min(steps_grid), "FORUM"]:.1f}× for FORUM and
-{by_T.loc[T_hi, "WC-MHGD (CG)"] / by_T.loc[min(steps_grid), "WC-MHGD (CG)"]:.1f}× for WC-MHGD (CG). At
-T = {T_hi} an MOML iteration takes {time_T.loc[T_hi, "MOML"] / time_T.loc[T_hi, "FORUM"]:.1f}× as long as a FORUM one. At
+{grow("MOML")} for MOML and {grow("MoCo")} for MoCo (they keep the graph of all T
+unrolled steps), {grow("FORUM")} for FORUM and {grow("WC-MHGD (CG)")} for WC-MHGD (CG). At
+T = {T_hi} an MOML iteration takes {ratio(time_T.loc[T_hi, "MOML"], time_T.loc[T_hi, "FORUM"])} as long as a FORUM one. At
 the largest lower level (q = {int(q_hi)}), MOML needs {by_q.loc[q_hi, "MOML"]:.0f} MiB per iteration against
 {by_q.loc[q_hi, "FORUM"]:.0f} MiB for FORUM and {by_q.loc[q_hi, "WC-MHGD (CG)"]:.0f} MiB for WC-MHGD (CG). This is
 the shape of forum's Figure 1: MOML and MoCo grow with T and q, FORUM stays nearly flat. WC-MHGD
