@@ -7,6 +7,7 @@ import streamlit as st
 
 import pareto_app as pa
 from pareto_app.background import BackgroundJob
+from ui.jobs import finished_result
 from ui.preference import preference_widget
 from ui.setup import Setup, current_setup
 
@@ -61,18 +62,9 @@ def overlay(histories: dict, column: str, x: str, title: str, log: bool = True) 
 
 @st.fragment(run_every=0.5 if running else None)
 def results() -> None:
-    current: BackgroundJob | None = st.session_state.get("compare_job")
-    if current is None:
+    histories = finished_result("compare_job", "solvers", len(chosen), running)
+    if histories is None:
         return
-    st.progress(current.fraction, text=f"{current.done} / {current.total or len(chosen)} solvers")
-    if current.alive:
-        return
-    if running:
-        st.rerun()
-    if current.status == "failed":
-        st.error(current.message)
-        return
-    histories = current.result
     for label, frame in histories.items():
         status = frame["status"].iloc[0] if len(frame) else "no iterate"
         if status != "finished":

@@ -10,6 +10,7 @@ from pareto_app.background import BackgroundJob
 from pareto_app.store import export_point
 from pareto_app.tasks.quadratic_common import simplex_grid
 from ui.charts import front_chart
+from ui.jobs import finished_result
 from ui.setup import Setup, analytic_front, current_setup
 from ui.store import archive, exports
 
@@ -48,19 +49,12 @@ if st.button("Run sweep", type="primary", key="sweep_start", disabled=running or
 
 @st.fragment(run_every=0.5 if running else None)
 def progress() -> None:
-    current: BackgroundJob | None = st.session_state.get("sweep_job")
-    if current is None:
+    if st.session_state.get("sweep_job") is None:
         st.info("Choose the preferences and press Run sweep.")
         return
-    st.progress(current.fraction, text=f"{current.done} / {current.total or len(P)} runs")
-    if current.alive:
+    sweep: pa.Sweep | None = finished_result("sweep_job", "runs", len(P), running)
+    if sweep is None:
         return
-    if running:
-        st.rerun()
-    if current.status == "failed":
-        st.error(current.message)
-        return
-    sweep: pa.Sweep = current.result
     if not st.session_state.get("sweep_saved"):
         store = archive()
         for result in sweep.results:

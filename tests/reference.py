@@ -53,3 +53,9 @@ def solve_lower(problem: object, x: torch.Tensor) -> torch.Tensor:
 
     opt.step(closure)
     return y.detach()
+
+
+def first_and_last_objectives(result) -> tuple[np.ndarray, np.ndarray]:
+    """F at the first and at the last recorded step of a run."""
+    cols = [f"f{s + 1}" for s in range(len(result.objectives))]
+    return result.history[cols].iloc[0].to_numpy(), result.history[cols].iloc[-1].to_numpy()

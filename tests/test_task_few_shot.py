@@ -17,15 +17,10 @@ import pareto_app as pa
 from pareto_app.oracles import Oracles
 
 from .conftest import cuda_params
-from .reference import central_differences, grads, solve_lower
+from .reference import central_differences, first_and_last_objectives, grads, solve_lower
 
 DT = torch.float64
 TINY = {"S": 2, "hidden": 3, "query": 2}
-
-
-def _objectives(result: pa.Result) -> tuple[np.ndarray, np.ndarray]:
-    cols = [f"f{s + 1}" for s in range(len(result.objectives))]
-    return result.history[cols].iloc[0].to_numpy(), result.history[cols].iloc[-1].to_numpy()
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +118,7 @@ def test_linear_scalarization_follows_the_preference():
 
 def test_wc_mhgd_improves_every_query_loss(uniform_run):
     assert uniform_run.status == "finished", uniform_run.message
-    start, end = _objectives(uniform_run)
+    start, end = first_and_last_objectives(uniform_run)
     assert np.all(end < 0.5 * start), f"from {start} to {end}"
 
 
@@ -141,7 +136,7 @@ def test_float32_works_too():
     assert problem.x0.dtype == problem.y0.dtype == torch.float32
     assert problem.lower(problem.x0, problem.y0).dtype == torch.float32
     result = pa.solve(problem, "wc-mhgd", [0.5, 0.5], steps=60, device="cpu", metrics_every=1000)
-    start, end = _objectives(result)
+    start, end = first_and_last_objectives(result)
     assert result.status == "finished" and np.all(end < 0.7 * start), f"from {start} to {end}"
     assert result.x.dtype == torch.float32
 

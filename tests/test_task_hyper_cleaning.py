@@ -17,15 +17,10 @@ import pareto_app as pa
 from pareto_app.oracles import Oracles
 
 from .conftest import cuda_params
-from .reference import central_differences, grads, solve_lower
+from .reference import central_differences, first_and_last_objectives, grads, solve_lower
 
 DT = torch.float64
 TINY = {"S": 2, "train_per_set": 10, "val_per_set": 10, "test_size": 10}
-
-
-def _objectives(result: pa.Result) -> tuple[np.ndarray, np.ndarray]:
-    cols = [f"f{s + 1}" for s in range(len(result.objectives))]
-    return result.history[cols].iloc[0].to_numpy(), result.history[cols].iloc[-1].to_numpy()
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +139,7 @@ def test_linear_scalarization_follows_the_preference():
 
 def test_wc_mhgd_improves_every_validation_loss(uniform_run):
     assert uniform_run.status == "finished", uniform_run.message
-    start, end = _objectives(uniform_run)
+    start, end = first_and_last_objectives(uniform_run)
     assert np.all(end < start - 0.1), f"from {start} to {end}"
     assert end.max() < 1.1  # from 1.26..1.75: a weighted Chebyshev step lifts the worst one most
 
@@ -191,7 +186,7 @@ def test_stochastic_wc_mhgd_runs_on_the_minibatches(default):
     # smaller η the stochastic hypergradients improve the objectives.
     result = pa.solve(default, "wc-mhgd-stochastic", [0.2] * 5, steps=15, device="cpu", metrics_every=1000,
                       eta=0.5, Q=60, D=20)
-    start, end = _objectives(result)
+    start, end = first_and_last_objectives(result)
     assert result.status == "finished" and end.mean() < start.mean() - 0.1, f"from {start} to {end}"
 
 
@@ -200,7 +195,7 @@ def test_float32_works_too():
     assert problem.x0.dtype == problem.y0.dtype == torch.float32
     assert problem.lower(problem.x0, problem.y0).dtype == torch.float32
     result = pa.solve(problem, "wc-mhgd", [0.5, 0.5], steps=60, device="cpu", metrics_every=1000)
-    start, end = _objectives(result)
+    start, end = first_and_last_objectives(result)
     assert result.status == "finished" and np.all(end < start - 0.05), f"from {start} to {end}"
     assert result.x.dtype == torch.float32
 
