@@ -65,14 +65,20 @@ def stream(problem: Problem, solver: str = "wc-mhgd", preference: Sequence[float
     `steps=None` runs until stopped. Raises Diverged (with the last good iterate) when
     the objectives become non-finite or explode.
     """
-    if steps is not None and (int(steps) != steps or steps < 1):
-        raise ValueError(f"steps={steps!r} must be a whole number ≥ 1 (or None to run until stopped)")
-    if int(metrics_every) != metrics_every or metrics_every < 1:
-        raise ValueError(f"metrics_every={metrics_every!r} must be a whole number ≥ 1")
-    if seed is None or int(seed) != seed:
-        raise ValueError(f"seed={seed!r} must be a whole number")
+    steps = None if steps is None else whole_number("steps", steps, 1, "or None to run until stopped")
+    metrics_every, seed = whole_number("metrics_every", metrics_every, 1), whole_number("seed", seed, 0)
     run = prepare(problem, solver, preference, device, options)
-    return iter(Run(run, steps, int(seed), controller, int(metrics_every)))
+    return iter(Run(run, steps, seed, controller, metrics_every))
+
+
+def whole_number(name: str, value: Any, low: int, alternative: str = "") -> int:
+    """`value` as an int ≥ `low`; ValueError naming `name`, the value and what is accepted."""
+    accepted = f"a whole number ≥ {low}" + (f" ({alternative})" if alternative else "")
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name}={value!r} is not a number; accepted: {accepted}")
+    if not np.isfinite(value) or int(value) != value or value < low:
+        raise ValueError(f"{name}={value!r}; accepted: {accepted}")
+    return int(value)
 
 
 class Run:
@@ -158,13 +164,13 @@ def solve(problem: Problem, solver: str = "wc-mhgd", preference: Sequence[float]
           steps: int = 1000, seed: int = 0, device: str = "auto", controller: Controller | None = None,
           metrics_every: int = 10, progress: Callable[[Iterate, int], None] | None = None, **options: Any) -> Result:
     """Run `solver` for `steps` steps and return the Result (history as a DataFrame)."""
+    steps, seed = whole_number("steps", steps, 1), whole_number("seed", seed, 0)
+    metrics_every = whole_number("metrics_every", metrics_every, 1)
     run = prepare(problem, solver, preference, device, options)
-    if int(steps) != steps or steps < 1:
-        raise ValueError(f"steps={steps!r} must be a whole number ≥ 1")
     rows: list[dict[str, Any]] = []
     last: Iterate | None = None
     status, message = "finished", ""
-    runner = Run(run, int(steps), int(seed), controller, int(metrics_every))
+    runner = Run(run, steps, seed, controller, metrics_every)
     try:
         for it in runner:
             rows.append(it.row())
@@ -179,8 +185,8 @@ def solve(problem: Problem, solver: str = "wc-mhgd", preference: Sequence[float]
         raise Diverged(message or "the run produced no finite iterate", None)
     return Result(
         solver=solver, task=run.problem.name, task_params=dict(run.problem.params),
-        preference=[float(v) for v in last.preference], options=runner.options, seed=int(seed),
-        steps=int(steps), status=status, message=message, x=last.x.detach().cpu(), y=last.y.detach().cpu(),
+        preference=[float(v) for v in last.preference], options=runner.options, seed=seed,
+        steps=steps, status=status, message=message, x=last.x.detach().cpu(), y=last.y.detach().cpu(),
         objectives=last.objectives, history=pd.DataFrame(rows), device=str(run.problem.device),
         metadata={"oracle_calls": last.oracle_calls, "elapsed": last.elapsed},
     )
@@ -209,6 +215,7 @@ def sweep(problem: Problem, solver: str = "wc-mhgd", preferences: np.ndarray | S
           steps: int = 500, seed: int = 0, device: str = "auto",
           progress: Callable[[int, int], None] | None = None, **options: Any) -> Sweep:
     """One run per row of `preferences` (B×S), sequentially; `progress(done, total)` after each."""
+    steps, seed = whole_number("steps", steps, 1), whole_number("seed", seed, 0)
     P = np.asarray(preferences, dtype=float)
     if P.ndim != 2 or len(P) == 0:
         raise ValueError(f"preferences must be a non-empty B×S array; got shape {P.shape}")

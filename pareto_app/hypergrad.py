@@ -70,26 +70,28 @@ def batched_cg(matvec: Callable[[torch.Tensor], torch.Tensor], B: torch.Tensor, 
     and so do rows that meet non-positive curvature (a non-convex lower level), keeping the
     last iterate rather than blowing up.
     """
+    # Few, in-place tensor ops per iteration: on small problems this loop's overhead, not the
+    # products, is what a step costs (bench iteration).
     X = torch.zeros_like(B) if X0 is None else X0.clone()
     R = B - matvec(X) if X0 is not None else B.clone()
     P = R.clone()
-    rr = (R * R).sum(-1)
-    floor = tol * (B * B).sum(-1).clamp_min(torch.finfo(B.dtype).tiny)
+    rr = torch.linalg.vecdot(R, R)
+    floor = tol * torch.linalg.vecdot(B, B).clamp_min(torch.finfo(B.dtype).tiny)
     active = rr > floor
     for _ in range(steps):
         if not bool(active.any()):
             break
         AP = matvec(P)
-        pAp = (P * AP).sum(-1)
-        active = active & (pAp > 0)
-        a = torch.where(active, rr / torch.where(pAp > 0, pAp, torch.ones_like(pAp)), torch.zeros_like(rr))
-        X = X + a[:, None] * P
-        R = R - a[:, None] * AP
-        rr_new = (R * R).sum(-1)
-        b = torch.where(active, rr_new / torch.where(rr > 0, rr, torch.ones_like(rr)), torch.zeros_like(rr))
-        P = R + b[:, None] * P
+        pAp = torch.linalg.vecdot(P, AP)
+        active &= pAp > 0
+        # Inactive rows may divide by zero here; torch.where discards those entries.
+        a = torch.where(active, rr / pAp, 0.0)[:, None]
+        X.addcmul_(a, P)
+        R.addcmul_(a, AP, value=-1.0)
+        rr_new = torch.linalg.vecdot(R, R)
+        P.mul_(torch.where(active, rr_new / rr, 0.0)[:, None]).add_(R)
         rr = rr_new
-        active = active & (rr > floor)
+        active &= rr > floor
     return X
 
 

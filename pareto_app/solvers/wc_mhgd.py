@@ -147,7 +147,7 @@ class HypergradientDescent:
         # Lines 3-6: D warm-started gradient steps on g(x_k, ·); Eq. 4 needs the trajectory.
         ys = [state.y]
         for _ in range(D):
-            ys.append(ys[-1] - alpha * o.lower_grad_y(x, ys[-1]))
+            ys.append(torch.add(ys[-1], o.lower_grad_y(x, ys[-1]), alpha=-alpha))
         y = ys[-1]
         # Lines 7-14: all S hypergradients, one batch.
         phi, gx, gy = o.upper(x, y)
