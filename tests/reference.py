@@ -2,6 +2,7 @@
 
 import cvxpy as cp
 import numpy as np
+import pytest
 import torch
 
 EPS = 1e-6  # central differences: truncation ~EPS², rounding ~1e-16/EPS
@@ -59,3 +60,29 @@ def first_and_last_objectives(result) -> tuple[np.ndarray, np.ndarray]:
     """F at the first and at the last recorded step of a run."""
     cols = [f"f{s + 1}" for s in range(len(result.objectives))]
     return result.history[cols].iloc[0].to_numpy(), result.history[cols].iloc[-1].to_numpy()
+
+
+def check_sampled_gradients(problem, coords: int, rel_xy: float | None) -> None:
+    """∇_x and sampled ∇_y coordinates of g and every f_s against central differences, plus 5
+    random y-directions, at a random point near y0 (for problems too big for every coordinate).
+    The f_s must not read x directly (their x-gradient is None); g must."""
+    gen = torch.Generator().manual_seed(0)
+    p, q = problem.dims
+    x = torch.randn(p, generator=gen, dtype=torch.float64)
+    y = problem.y0 + 0.3 * torch.randn(q, generator=gen, dtype=torch.float64)
+    picked = torch.randperm(q, generator=gen)[:coords]
+    directions = torch.randn(5, q, generator=gen, dtype=torch.float64)
+    for k, fun in enumerate([problem.lower, *problem.upper]):
+        xg, yg = x.clone().requires_grad_(True), y.clone().requires_grad_(True)
+        gx, gy = torch.autograd.grad(fun(xg, yg), (xg, yg), allow_unused=True)
+        assert (gx is None) == (k > 0)
+        gx = torch.zeros(p, dtype=torch.float64) if gx is None else gx
+        with torch.no_grad():
+            fd_x = torch.stack([(fun(x + EPS * e, y) - fun(x - EPS * e, y)) / (2 * EPS)
+                                for e in torch.eye(p, dtype=torch.float64)])
+            fd_y = torch.stack([(fun(x, y + EPS * e) - fun(x, y - EPS * e)) / (2 * EPS)
+                                for e in torch.eye(q, dtype=torch.float64)[picked]])
+            fd_d = torch.stack([(fun(x, y + EPS * d) - fun(x, y - EPS * d)) / (2 * EPS) for d in directions])
+        assert gx.numpy() == pytest.approx(fd_x.numpy(), rel=rel_xy, abs=1e-8)
+        assert gy[picked].numpy() == pytest.approx(fd_y.numpy(), rel=rel_xy, abs=1e-8)
+        assert (directions @ gy).numpy() == pytest.approx(fd_d.numpy(), rel=1e-7, abs=1e-8)

@@ -16,10 +16,10 @@ from pareto_app.qp import min_norm_weights
 from pareto_app.tasks.multitask_weighting import lower_solution
 
 from .conftest import cuda_params
+from .reference import check_sampled_gradients
 
 NAME = "multitask-weighting"
 TINY = {"S": 3, "train_size": 30, "aux_fraction": 0.5, "val_size": 20, "test_size": 20}
-EPS = 1e-6  # central differences: truncation ~EPS², rounding ~1e-16/EPS
 FEATURES = 65
 
 
@@ -101,27 +101,8 @@ def test_bad_parameters_are_refused(params):
 
 
 def test_gradients_match_central_differences(tiny):
-    gen = torch.Generator().manual_seed(0)
-    p, q = tiny.dims
-    x = torch.randn(p, generator=gen, dtype=torch.float64)
-    y = tiny.y0 + 0.3 * torch.randn(q, generator=gen, dtype=torch.float64)
-    coords = torch.randperm(q, generator=gen)[:40]
-    directions = torch.randn(5, q, generator=gen, dtype=torch.float64)
-    for k, fun in enumerate([tiny.lower, *tiny.upper]):
-        xg, yg = x.clone().requires_grad_(True), y.clone().requires_grad_(True)
-        gx, gy = torch.autograd.grad(fun(xg, yg), (xg, yg), allow_unused=True)
-        # The upper level reaches x only through y; the lower level through the weights.
-        assert (gx is None) == (k > 0)
-        gx = torch.zeros(p, dtype=torch.float64) if gx is None else gx
-        with torch.no_grad():
-            fd_x = torch.stack([(fun(x + EPS * e, y) - fun(x - EPS * e, y)) / (2 * EPS)
-                                for e in torch.eye(p, dtype=torch.float64)])
-            fd_y = torch.stack([(fun(x, y + EPS * e) - fun(x, y - EPS * e)) / (2 * EPS)
-                                for e in torch.eye(q, dtype=torch.float64)[coords]])
-            fd_d = torch.stack([(fun(x, y + EPS * d) - fun(x, y - EPS * d)) / (2 * EPS) for d in directions])
-        assert gx.numpy() == pytest.approx(fd_x.numpy(), abs=1e-8)
-        assert gy[coords].numpy() == pytest.approx(fd_y.numpy(), abs=1e-8)
-        assert (directions @ gy).numpy() == pytest.approx(fd_d.numpy(), rel=1e-7, abs=1e-8)
+    # The upper level reaches x only through y; the lower level through the weights.
+    check_sampled_gradients(tiny, coords=40, rel_xy=None)
 
 
 def test_lower_level_is_l2_strongly_convex(tiny):
