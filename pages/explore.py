@@ -1,31 +1,54 @@
-"""Explore: run a solver, watch it stream, steer it with the preference, choose and export a point."""
+"""Explore: run a solver, watch it stream, steer it with the preference, choose and export a point.
+
+The run executes in its own worker process and writes to the archive; this page reads the rows
+newer than what it has (a fragment, several times a second) and writes its clicks (pause,
+resume, stop, a new preference) to the run's control row, which the worker reads at every step.
+"""
 
 from __future__ import annotations
 
 import json
+import time
 
 import streamlit as st
 
-from pareto_app.background import BackgroundRun
+from pareto_app import launcher
+from pareto_app.runspec import RunSpec
+from pareto_app.termination import Termination
 from ui.charts import metric_lines, objective_space, thin, weights_chart
-from ui.exploration import Exploration, point_payload, record_result
+from ui.exploration import Exploration, RunView, point_payload
 from ui.preference import preference_widget
 from ui.setup import Setup, analytic_front, current_setup
-from ui.store import archive, exports
+from ui.store import archive, archive_problem, exports
+
+REDRAW_EVERY_S = 0.4
 
 setup: Setup = current_setup()
+store = archive()
+launcher.warm()  # a worker process ready before the first Start
 exploration: Exploration = st.session_state.setdefault("explore_exploration", Exploration())
-worker: BackgroundRun | None = st.session_state.get("explore_worker")
-running = worker is not None and worker.alive
+run_id: int | None = st.session_state.get("explore_run")
+view: RunView | None = None
+if run_id is not None:
+    try:
+        view = exploration.watch(store, run_id)
+        view.refresh(store)
+    except KeyError:  # deleted from the Runs page
+        st.session_state.pop("explore_run", None)
+        exploration.views.pop(run_id, None)
+        run_id = None
+running = view is not None and view.live
 
 st.title("Explore")
 st.caption("Drag the preference while the solver runs: it follows from its next step.")
-
+if archive_problem():
+    st.warning(archive_problem())
 for message in setup.errors:
     st.error(message)
 problem = setup.problem
 labels = problem.labels if problem is not None else ["f1", "f2"]
 S = problem.num_objectives if problem is not None else 2
+watching_other_task = view is not None and (view.task != setup.task or view.history.S != S)
 
 left, right = st.columns([1, 2])
 with left:
@@ -33,99 +56,108 @@ with left:
     preference = preference_widget(S, labels, prefix=f"explore_pref{S}")
     c1, c2, c3 = st.columns(3)
     start = c1.button("Start", type="primary", key="explore_start", disabled=running or not setup.ok or preference is None)
-    if running and not worker.controller.paused:
+    if running and view.command != "pause":
         if c2.button("Pause", key="explore_pause"):
-            worker.controller.pause()
+            store.command(view.run_id, "pause")
             st.rerun()
     elif c2.button("Resume", key="explore_resume", disabled=not running):
-        worker.controller.resume()
+        store.command(view.run_id, "run")
         st.rerun()
     if c3.button("Stop", key="explore_stop", disabled=not running):
-        worker.controller.stop()
-        worker.join(5)
+        store.command(view.run_id, "stop")
         st.rerun()
+    if view is not None and view.status in ("interrupted", "stopped") and store.last_checkpoint(view.run_id) is not None:
+        if st.button("Resume from its last checkpoint", key="explore_continue",
+                     help="a new worker process continues the run from the last state it saved"):
+            try:
+                launcher.resume(store, view.run_id)
+            except ValueError as err:
+                st.error(str(err))
+            else:
+                exploration.views.pop(view.run_id, None)
+                st.rerun()
+    tolerance = st.number_input("Feasibility tolerance", min_value=0.0, value=1e-2, format="%g", key="explore_tolerance",
+                                help="iterates whose constraint violation ‖∇_y g‖ is above this are left out of the "
+                                     "front offered for choosing")
 
 if start and preference is not None and problem is not None:
-    try:
-        worker = BackgroundRun(problem, setup.solver, preference, steps=setup.steps, seed=setup.seed,
-                               device=setup.device, metrics_every=setup.metrics_every, abandon_after=60.0,
-                               **setup.options).start()
-    except ValueError as err:
-        st.error(str(err))
-    else:
-        st.session_state["explore_worker"] = worker
-        st.session_state["explore_record"] = exploration.new_run(
-            task=setup.task, task_params=setup.task_params, solver=setup.solver, options=setup.options,
-            seed=setup.seed, steps=setup.steps)
-        st.session_state["explore_sent"] = list(preference)
-        st.rerun()
+    spec = RunSpec(task=setup.task, task_params=setup.task_params, solver=setup.solver, options=setup.options,
+                   preference=[float(v) for v in preference], seed=setup.seed, device=setup.device,
+                   metrics_every=setup.metrics_every, termination=Termination(steps=setup.steps),
+                   idle_limit=setup.idle_limit)
+    run_id = launcher.start(store, spec, num_objectives=S)
+    st.session_state["explore_run"] = run_id
+    st.session_state["explore_sent"] = list(preference)
+    exploration.watch(store, run_id)
+    st.rerun()
 
 # Steering: a moved preference goes to the running solver, used from its next step on.
-if running and preference is not None and list(preference) != st.session_state.get("explore_sent"):
-    worker.controller.set_preference(preference)
+if running and not watching_other_task and preference is not None \
+        and list(preference) != st.session_state.get("explore_sent"):
+    store.steer(view.run_id, [float(v) for v in preference])
     st.session_state["explore_sent"] = list(preference)
 
 
-def _collect() -> None:
-    """Drain the worker into the session's exploration; archive a run once it ends."""
-    record = st.session_state.get("explore_record")
-    current = st.session_state.get("explore_worker")
-    if record is None or current is None:
-        return
-    exploration.add(record, current.drain())
-    record.resolved_options = current.options
-    if not current.alive and record.status == "running":
-        exploration.add(record, current.drain())
-        record.status, record.message = current.status, current.message
-        if record.rows:
-            try:
-                record.store_id = archive().save(record_result(record, device=setup.device), label=record.label)
-            except (OSError, ValueError) as err:
-                st.warning(f"the run could not be archived: {err}")
+def _rate(history) -> str:
+    if len(history) < 2 or history.elapsed[-1] <= 0:
+        return ""
+    per_second = (history.last["step"] + 1) / history.elapsed[-1]
+    return f"{per_second:.0f} it/s" if per_second >= 1 else f"{1 / per_second:.1f} s/step"
 
 
-def _changes(record) -> list[int]:
-    return [int(row["step"]) for row in record.rows if row.get("preference_changed")]
-
-
-@st.fragment(run_every=0.5 if running else None)
+@st.fragment(run_every=REDRAW_EVERY_S if running else None)
 def live() -> None:
     if st.session_state.pop("explore_choice_clicked", False):
         st.rerun()  # the click reran only this fragment: redraw the page, whose selectbox shows the choice
-    _collect()
-    record = st.session_state.get("explore_record")
-    current = st.session_state.get("explore_worker")
-    if record is None:
+    current = exploration.views.get(st.session_state.get("explore_run"))
+    if current is None:
         st.info("Set a preference and press Start.")
         return
-    if current is not None and running and not current.alive:
+    current.refresh(store)
+    store.watch(current.run_id)
+    if running and not current.live:
         st.rerun()  # the run ended: refresh the buttons
-    history = record.history
-    if record.status in ("diverged", "failed"):
-        st.error(f"{record.label} stopped: {record.message}")
-    if history.empty:
-        st.write("starting…")
+    history = current.history
+    if current.status in ("diverged", "failed", "interrupted"):
+        (st.warning if current.status == "interrupted" else st.error)(f"{current.label} {current.status}: "
+                                                                       f"{current.message}")
+    elif current.message and not current.live:
+        st.caption(current.message)
+    if len(history) == 0:
+        created = store.state(current.run_id)["created"]
+        waited = time.time() - _timestamp(created)
+        st.progress(0.0, text=f"{current.label} · {current.shown_status} · starting: building the task and estimating "
+                              f"step sizes ({waited:.0f} s)")
         return
-    last = record.rows[-1]
-    rate = (last["step"] + 1) / last["elapsed"] if last["elapsed"] > 0 else 0.0
+    last = history.last
     oracle = ", ".join(f"{k[len('oracle_'):]} {int(v)}" for k, v in last.items()
                        if k.startswith("oracle_") and k != "oracle_total")
-    state = "paused" if current is not None and current.alive and current.controller.paused else record.status
-    st.markdown(f"**{record.label}** · {state} · step **{int(last['step']) + 1}**"
-                f"{'' if record.steps is None else f' / {record.steps}'} · {rate:.0f} it/s · oracle calls: {oracle}")
-    st.caption("weights: " + ", ".join(f"{labels[s]} {last[f'w{s + 1}']:.3f}" for s in range(S) if f"w{s + 1}" in last))
-    explored = thin(exploration.points(setup.task), 3000)
-    front = exploration.front(setup.task)
-    analytic = analytic_front(setup)
-    shown_pref = preference if preference is not None else [last[f"r{s + 1}"] for s in range(S)]
-    history = thin(history)
-    fig = objective_space(explored, front, history, shown_pref, labels, analytic, _changes(record), run=record.number)
+    steps = current.steps
+    st.progress(current.progress, text=f"**{current.label}** · {current.shown_status} · step "
+                f"**{int(last['step']) + 1}**{'' if steps is None else f' / {steps}'} · {_rate(history)}")
+    st.caption(f"oracle calls: {oracle} · weights: " + ", ".join(
+        f"{labels[s] if s < len(labels) else f'f{s + 1}'} {history.weights[-1, s]:.3f}" for s in range(history.S)))
+    if current.task != setup.task:
+        st.caption(f"this run is on {current.task}; choose that task in the sidebar to steer it and to see its front")
+    front = exploration.front(current.task, tolerance)
+    explored = thin(exploration.points(current.task), 3000)
+    shown_labels = labels if history.S == S else [f"f{s + 1}" for s in range(history.S)]
+    analytic = analytic_front(setup) if current.task == setup.task else None
+    shown_pref = preference if preference is not None and len(preference) == history.S else history.preference[-1]
+    frame = thin(history.frame())
+    fig = objective_space(explored, front, frame, shown_pref, shown_labels, analytic, history.changes,
+                          run=current.run_id)
     st.plotly_chart(fig, key="explore_objective_space", on_select=_remember_front_click, selection_mode="points")
     c1, c2 = st.columns(2)
-    c1.plotly_chart(metric_lines(history, ["kkt_residual", "constraint_violation", "stationarity"],
-                                 "KKT residual and constraint violation", changes=_changes(record)), key="explore_metrics")
-    c2.plotly_chart(weights_chart(history, labels, _changes(record)), key="explore_weights")
-    st.session_state["explore_front_size"] = len(front)
+    c1.plotly_chart(metric_lines(frame, ["kkt_residual", "constraint_violation", "stationarity"],
+                                 "KKT residual and constraint violation", changes=history.changes), key="explore_metrics")
+    c2.plotly_chart(weights_chart(frame, shown_labels, history.changes), key="explore_weights")
+
+
+def _timestamp(created) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(str(created)).timestamp()
 
 
 def _remember_front_click() -> None:
@@ -136,7 +168,9 @@ def _remember_front_click() -> None:
         points = event.get("selection", {}).get("points", [])
     # Front markers sit on trajectory markers, and a click may land on either: accept it when
     # the (run, step) it names is on the front.
-    on_front = {(int(r.run), int(r.step)) for r in exploration.front(setup.task).itertuples()}
+    current = exploration.views.get(st.session_state.get("explore_run"))
+    task = current.task if current is not None else setup.task
+    on_front = {(int(r.run), int(r.step)) for r in exploration.front(task, tolerance).itertuples()}
     for point in points or []:
         custom = point.get("customdata")
         if custom is not None and len(custom) == 2 and (int(custom[0]), int(custom[1])) in on_front:
@@ -148,42 +182,52 @@ with right:
     live()
 
 st.subheader("Choose a solution")
-front = exploration.front(setup.task)
+task = view.task if view is not None else setup.task
+front = exploration.front(task, tolerance)
+left_out = len(exploration.points(task)) - len(exploration.points(task, tolerance))
 if front.empty:
-    st.caption("Points of the front appear here once a run has produced iterates.")
+    st.caption("Points of the front appear here once a run has produced iterates"
+               + (f" ({left_out} iterates above the feasibility tolerance are left out)." if left_out else "."))
 else:
     keys = [f"{int(r.run)}:{int(r.step)}" for r in front.itertuples()]
-    names = {k: f"run {k.split(':')[0]} · step {k.split(':')[1]} · F = (" +
+    names = {k: f"run #{k.split(':')[0]} · step {k.split(':')[1]} · F = (" +
              ", ".join(f"{v:.4g}" for v in front.iloc[i].filter(regex=r'^f\d+$')) + ")" for i, k in enumerate(keys)}
     if st.session_state.get("explore_choice") not in keys:
         st.session_state["explore_choice"] = keys[-1]  # the newest point of the front
     choice = st.selectbox("Front point (or click one on the chart)", keys, format_func=names.get, key="explore_choice")
-    run_number, step = (int(v) for v in choice.split(":"))
-    chosen = exploration.point(run_number, step)
-    record = chosen["record"]
-    payload = point_payload(record, chosen["row"], chosen["x"], chosen["y"])
+    chosen_run, step = (int(v) for v in choice.split(":"))
+    result = store.load(chosen_run)
+    kept = store.point(chosen_run, step)
+    x, y = kept if kept is not None else (None, None)
+    payload = point_payload(result, step, x, y)
+    chosen_labels = labels if len(result.objectives) == S else [f"f{s + 1}" for s in range(len(result.objectives))]
     cols = st.columns(3)
-    objectives = "\n".join(f"- {labels[s]}: {v:.6g}" for s, v in enumerate(payload["objectives"]))
+    objectives = "\n".join(f"- {chosen_labels[s]}: {v:.6g}" for s, v in enumerate(payload["objectives"]))
     cols[0].markdown("**Objectives**\n\n" + objectives)
     cols[1].markdown("**Preference / weights**\n\n" + "\n".join(
-        f"- {labels[s]}: r = {payload['preference'][s]:.3f}, w = {payload['weights'][s]:.3f}" for s in range(S)))
+        f"- {chosen_labels[s]}: r = {payload['preference'][s]:.3f}, w = {payload['weights'][s]:.3f}"
+        for s in range(len(chosen_labels))))
     metrics = payload["metrics"]
     cols[2].markdown("**Metrics**\n\n" + "\n".join(f"- {k}: {'—' if v is None else f'{v:.3e}'}" for k, v in metrics.items()))
-    if problem is not None and problem.evaluate is not None and record.task == setup.task:
-        x_at, y_at = (chosen[k].to(problem.device, problem.dtype) for k in ("x", "y"))
-        held_out = problem.evaluate(x_at, y_at)
+    if problem is not None and problem.evaluate is not None and result.task == setup.task and x is not None:
+        held_out = problem.evaluate(x.to(problem.device, problem.dtype), y.to(problem.device, problem.dtype))
         payload["held_out"] = held_out
         st.markdown("**Held-out metrics** · " + " · ".join(f"{k} {v:.3f}" for k, v in held_out.items()))
-    st.caption(f"{record.solver} · options {json.dumps(payload['reproduce']['options'], default=str)} · seed {record.seed}")
-    as_json, as_csv, as_torch = exports(payload, record_result(record, device=setup.device))
+    if x is None:
+        st.caption("x and y are kept for every iterate only when the model is small (p + q ≤ 4096); for this run "
+                   "they are kept with its checkpoints and its last point: see the Runs page.")
+    st.caption(f"{result.solver} · options {json.dumps(payload['reproduce']['options'], default=str)} · "
+               f"seed {result.seed}")
+    as_json, as_csv, as_torch = exports(payload, result)
     st.session_state["explore_last_export"] = as_json
     d1, d2, d3 = st.columns(3)
-    d1.download_button("Point (JSON)", as_json, file_name=f"point-run{run_number}-step{step}.json",
+    d1.download_button("Point (JSON)", as_json, file_name=f"point-run{chosen_run}-step{step}.json",
                        mime="application/json", key="explore_dl_json")
-    d2.download_button("Run history (CSV)", as_csv, file_name=f"history-run{run_number}.csv", mime="text/csv",
+    d2.download_button("Run history (CSV)", as_csv, file_name=f"history-run{chosen_run}.csv", mime="text/csv",
                        key="explore_dl_csv")
-    d3.download_button("x and y (torch)", as_torch, file_name=f"point-run{run_number}-step{step}.pt",
-                       mime="application/octet-stream", key="explore_dl_pt")
-    reference = problem.reference_point if problem is not None else None
-    st.caption(f"{len(front)} non-dominated of {len(exploration.points(setup.task))} explored points · "
-               f"hypervolume {exploration.hypervolume(setup.task, reference):.6g}")
+    d3.download_button("x and y (torch)", as_torch or b"", file_name=f"point-run{chosen_run}-step{step}.pt",
+                       mime="application/octet-stream", key="explore_dl_pt", disabled=as_torch is None)
+    reference = problem.reference_point if problem is not None and task == setup.task else None
+    st.caption(f"{len(front)} non-dominated of {len(exploration.points(task))} explored points"
+               + (f" ({left_out} above the feasibility tolerance left out)" if left_out else "")
+               + f" · hypervolume {exploration.hypervolume(task, reference, tolerance):.6g}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ from .metrics import point_metrics
 from .oracles import Oracles
 from .preference import normalize_preference
 from .problem import Problem
-from .result import Iterate, Result
+from .result import Iterate, Result, _jsonable
 
 # An objective this many times larger than its start (plus one) is taken as divergence.
 EXPLOSION_FACTOR = 1e8
@@ -82,31 +84,49 @@ def whole_number(name: str, value: Any, low: int, alternative: str = "") -> int:
 
 
 class Run:
-    """One run as an iterator of Iterates; `options` holds the resolved option values once started."""
+    """One run as an iterator of Iterates; `options` holds the resolved option values once started.
+
+    `checkpoint()` (after any iterate) captures what continues the run: x, y, the solver's
+    state, oracle counts, the preference and the random state; `Run(..., resume=that)` goes on
+    from the step after it. A controller with a `poll()` method is also called between oracle
+    calls, so a slow step can be paused or stopped from inside.
+    """
 
     def __init__(self, run: Prepared, steps: int | None, seed: int, controller: Controller | None,
-                 metrics_every: int) -> None:
+                 metrics_every: int, resume: dict[str, Any] | None = None) -> None:
         self.prepared, self.steps, self.seed = run, steps, seed
         self.controller, self.metrics_every = controller, metrics_every
         self.options: dict[str, Any] = dict(run.options)
+        self.resume = resume
+        self._state: Any = None
+        self._next = 0  # the step the state is ready for
+        self._r = run.preference
+        self._first: np.ndarray | None = None
+        self._elapsed = 0.0
 
     def __iter__(self) -> Iterator[Iterate]:
         problem, algo, r = self.prepared.problem, self.prepared.solver, self.prepared.preference
         steps, controller = self.steps, self.controller
         torch.manual_seed(self.seed)
-        generator = torch.Generator().manual_seed(self.seed)
+        self._generator = generator = torch.Generator().manual_seed(self.seed)
         oracles = Oracles(problem)
         measure = Oracles(problem)  # metrics cost oracle calls too, but not the solver's
-        start = time.perf_counter()
-        with torch.no_grad():
-            state = algo.init(problem, r, dict(self.options, steps=steps), oracles, generator)
-        self.options = {k: v for k, v in state.options.items() if k != "steps"}
+        oracles.poll = measure.poll = getattr(controller, "poll", None)
         if controller is not None:
             controller.num_objectives = problem.num_objectives
-        seen = 0
-        first: np.ndarray | None = None
-        last: Iterate | None = None
+        start = time.perf_counter()
         k = 0
+        if self.resume is None:
+            with torch.no_grad():
+                state = algo.init(problem, r, dict(self.options, steps=steps), oracles, generator)
+            self.options = {k: v for k, v in state.options.items() if k != "steps"}
+        else:
+            state, k, r = self._restore(problem, algo, oracles, generator)
+            start -= self._elapsed
+        self._state, self._next, self._r = state, k, r
+        seen = 0
+        first = self._first
+        last: Iterate | None = None
         while steps is None or k < steps:
             changed = False
             if controller is not None:
@@ -127,7 +147,7 @@ class Run:
                                "Try a smaller step size.", last) from err
             f = out.objectives.detach().double().cpu().numpy()
             if first is None:
-                first = np.abs(f)
+                first = self._first = np.abs(f)
             bad = _divergence(f, out, first)
             if bad:
                 raise Diverged(f"{algo.name} diverged at step {k}: {bad}; the last good iterate is kept. "
@@ -146,8 +166,59 @@ class Run:
                 direction_norm=out.direction_norm, oracle_calls=oracles.counts.as_dict(),
                 elapsed=time.perf_counter() - start, preference_changed=changed,
             )
+            self._state, self._next, self._r, self._elapsed = state, k + 1, r, last.elapsed
             yield last
             k += 1
+
+    def checkpoint(self) -> dict[str, Any]:
+        """What continues this run after its latest iterate: tensors and plain numbers only
+        (`torch.save` of it loads with `weights_only=True`)."""
+        state = self._state
+        if state is None:
+            raise ValueError("the run has not started: nothing to checkpoint")
+        tensors, arrays, numbers = {}, {}, {}
+        for f in dataclasses.fields(state):
+            value = getattr(state, f.name)
+            if isinstance(value, torch.Tensor):
+                tensors[f.name] = value.detach().cpu().clone()
+            elif isinstance(value, np.ndarray):
+                arrays[f.name] = torch.from_numpy(np.array(value, dtype=float))
+            elif isinstance(value, (bool, int, float)) or (isinstance(value, list)
+                                                           and all(isinstance(v, (int, float)) for v in value)):
+                numbers[f.name] = value
+        return {
+            "next_step": self._next, "tensors": tensors, "arrays": arrays, "numbers": numbers,
+            "options": json.dumps(_jsonable(state.options), default=str),
+            "oracle_calls": state.oracles.counts.as_dict(), "preference": [float(v) for v in self._r],
+            "elapsed": self._elapsed, "first": None if self._first is None else [float(v) for v in self._first],
+            "rng": self._generator.get_state(), "torch_rng": torch.get_rng_state(),
+        }
+
+    def _restore(self, problem: Problem, algo: solvers.Solver, oracles: Oracles,
+                 generator: torch.Generator) -> tuple[Any, int, np.ndarray]:
+        saved = self.resume
+        assert saved is not None
+        options = json.loads(saved["options"])
+        # init at the saved point with the resolved options, so nothing is re-estimated; then
+        # the saved state (tensors, numbers) replaces what init made.
+        declared = {k: v for k, v in options.items() if k in algo.options and v is not None}
+        x, y = saved["tensors"]["x"], saved["tensors"]["y"]
+        at = dataclasses.replace(problem, x0=x.to(problem.device, problem.dtype), y0=y.to(problem.device, problem.dtype))
+        r = np.asarray(saved["preference"], dtype=float)
+        with torch.no_grad():
+            state = algo.init(at, r, dict(self.options, **declared, steps=self.steps), oracles, generator)
+        restored: dict[str, Any] = {k: v.to(problem.device) for k, v in saved["tensors"].items()}
+        restored.update({k: v.double().numpy() for k, v in saved["arrays"].items()})
+        restored.update(saved["numbers"])
+        state = dataclasses.replace(state, **restored, options=options)
+        for name, count in saved["oracle_calls"].items():
+            setattr(oracles.counts, name, int(count))
+        generator.set_state(saved["rng"])
+        torch.set_rng_state(saved["torch_rng"])
+        self.options = {k: v for k, v in options.items() if k != "steps"}
+        self._elapsed = float(saved["elapsed"])
+        self._first = None if saved["first"] is None else np.asarray(saved["first"], dtype=float)
+        return state, int(saved["next_step"]), r
 
 
 def _divergence(f: np.ndarray, out: Any, first: np.ndarray) -> str:
@@ -183,12 +254,20 @@ def solve(problem: Problem, solver: str = "wc-mhgd", preference: Sequence[float]
         status, message = "stopped", f"stopped at step {last.step}"
     if last is None:
         raise Diverged(message or "the run produced no finite iterate", None)
+    return make_result(runner, pd.DataFrame(rows), last, status, message)
+
+
+def make_result(runner: Run, history: pd.DataFrame, last: Iterate, status: str, message: str,
+                metadata: dict[str, Any] | None = None) -> Result:
+    """The one builder of a Result: a run's history, its last good iterate, and what reproduces it."""
+    problem = runner.prepared.problem
     return Result(
-        solver=solver, task=run.problem.name, task_params=dict(run.problem.params),
-        preference=[float(v) for v in last.preference], options=runner.options, seed=seed,
-        steps=steps, status=status, message=message, x=last.x.detach().cpu(), y=last.y.detach().cpu(),
-        objectives=last.objectives, history=pd.DataFrame(rows), device=str(run.problem.device),
-        metadata={"oracle_calls": last.oracle_calls, "elapsed": last.elapsed},
+        solver=runner.prepared.solver.name, task=problem.name, task_params=dict(problem.params),
+        preference=[float(v) for v in last.preference], options=runner.options, seed=runner.seed,
+        steps=runner.steps if runner.steps is not None else last.step + 1, status=status, message=message,
+        x=last.x.detach().cpu(), y=last.y.detach().cpu(), objectives=last.objectives, history=history,
+        device=str(problem.device),
+        metadata={"oracle_calls": last.oracle_calls, "elapsed": last.elapsed, **(metadata or {})},
     )
 
 

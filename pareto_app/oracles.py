@@ -48,6 +48,7 @@ class LowerPoint:
 
     def __init__(self, oracles: Oracles, x: torch.Tensor, y: torch.Tensor, batch: Any) -> None:
         self.counts = oracles.counts
+        self.tick = oracles._tick
         self.forward = oracles.second_order == "forward"
         self.g = oracles.lower_fn(batch)
         self.x, self.y = x, y
@@ -77,6 +78,7 @@ class LowerPoint:
 
     def hvp(self, V: torch.Tensor) -> torch.Tensor:
         """∇²_yy g V for V of shape [q] or [B, q]."""
+        self.tick()
         self.counts.hvp += _count(V)
         if self.forward:
             return self._forward_both(V)[1]
@@ -84,6 +86,7 @@ class LowerPoint:
 
     def jvp_xy(self, V: torch.Tensor) -> torch.Tensor:
         """∇²_xy g V (a p-vector per v)."""
+        self.tick()
         self.counts.jvp += _count(V)
         if self.forward:
             return self._forward_both(V)[0]
@@ -91,6 +94,7 @@ class LowerPoint:
 
     def jvp_and_hvp(self, V: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(∇²_xy g V, ∇²_yy g V) from one pass."""
+        self.tick()
         self.counts.jvp += _count(V)
         self.counts.hvp += _count(V)
         if self.forward:
@@ -119,6 +123,13 @@ class Oracles:
         self.problem = problem
         self.second_order = second_order
         self.counts = OracleCounts()
+        # Called at every oracle call when set: a run's control channel, so a slow step can be
+        # paused or stopped between its inner iterations (it may block, or raise to stop).
+        self.poll: Any = None
+
+    def _tick(self) -> None:
+        if self.poll is not None:
+            self.poll()
 
     def lower_fn(self, batch: Any) -> Any:
         if batch is None:
@@ -134,6 +145,7 @@ class Oracles:
     # -- first order -------------------------------------------------------------------------
     def upper(self, x: torch.Tensor, y: torch.Tensor, batches: Any = None) -> tuple[torch.Tensor, ...]:
         """F(x, y) [S], ∇_x F [S, p] and ∇_y F [S, q]."""
+        self._tick()
         fs = self._upper_fns(batches)
         S = len(fs)
         with torch.enable_grad():
@@ -153,6 +165,7 @@ class Oracles:
 
     def lower_grad_y(self, x: torch.Tensor, y: torch.Tensor, batch: Any = None) -> torch.Tensor:
         """∇_y g(x, y)."""
+        self._tick()
         self.counts.ll_grad += 1
         with torch.enable_grad():
             yg = y.detach().requires_grad_(True)
@@ -160,6 +173,7 @@ class Oracles:
 
     def lower_grad(self, x: torch.Tensor, y: torch.Tensor, batch: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(∇_x g, ∇_y g) in one pass."""
+        self._tick()
         self.counts.ll_grad += 1
         with torch.enable_grad():
             xg, yg = x.detach().requires_grad_(True), y.detach().requires_grad_(True)
@@ -170,6 +184,7 @@ class Oracles:
     # -- second order ------------------------------------------------------------------------
     def at(self, x: torch.Tensor, y: torch.Tensor, batch: Any = None) -> LowerPoint:
         """The point (x, y) for second-order products of g."""
+        self._tick()
         return LowerPoint(self, x, y, batch)
 
     def hvp(self, x: torch.Tensor, y: torch.Tensor, V: torch.Tensor, batch: Any = None) -> torch.Tensor:

@@ -32,10 +32,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .exports import export_csv, export_json, export_point, export_torch  # noqa: F401 - their old home
 from .result import Result, _jsonable
 
 # Bump when the table layout or the payload format changes, and add a step to _MIGRATIONS.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # Layout version of the compressed payload; stored inside it, so a payload explains itself.
 PAYLOAD_FORMAT = 1
 # Seconds a writer waits for another writer (thread or process) before SQLite gives up.
@@ -72,11 +73,49 @@ CREATE TABLE runs (
     y BLOB NOT NULL
 )""",
         "CREATE INDEX runs_task ON runs (task, id)"),
+    # Version 2: the archive is the bus between a run's worker process and the pages. A live run
+    # has an empty payload until it ends; its iterates, checkpoint and control row stand beside it.
+    1: (
+        "ALTER TABLE runs ADD COLUMN spec TEXT",          # JSON RunSpec: what the worker runs (NULL: saved whole)
+        "ALTER TABLE runs ADD COLUMN heartbeat REAL",     # unix time of the worker's last sign of life
+        "ALTER TABLE runs ADD COLUMN pid INTEGER",        # the worker's process id while it runs
+        "ALTER TABLE runs ADD COLUMN parent INTEGER",     # the sweep or comparison a run belongs to
+        "ALTER TABLE runs ADD COLUMN progress REAL NOT NULL DEFAULT 0",  # in [0, 1], from its Termination
+        """
+CREATE TABLE iterates (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- readers ask for the rows after the last seq they have
+    run_id INTEGER NOT NULL,
+    step INTEGER NOT NULL,
+    row TEXT NOT NULL,                      -- JSON of Iterate.row(), floats exact
+    x BLOB,                                 -- float64 little-endian, where the point is small enough to keep
+    y BLOB
+)""",
+        "CREATE INDEX iterates_run ON iterates (run_id, seq)",
+        """
+CREATE TABLE checkpoints (
+    run_id INTEGER PRIMARY KEY,             -- the latest checkpoint of each run only
+    step INTEGER NOT NULL,
+    saved REAL NOT NULL,
+    state BLOB NOT NULL                     -- torch.save of tensors and numbers (loads with weights_only=True)
+)""",
+        """
+CREATE TABLE control (
+    run_id INTEGER PRIMARY KEY,
+    command TEXT NOT NULL DEFAULT 'run',    -- run | pause | stop
+    preference TEXT,                        -- JSON list: the preference a page asked for
+    version INTEGER NOT NULL DEFAULT 0,     -- bumped on every preference change
+    watched REAL                            -- unix time a page last looked at the run
+)"""),
 }
+
+# A run in one of these states has (or had, if it crashed) a worker writing it.
+LIVE_STATES = ("queued", "running", "paused")
+# A live run whose worker has not written for this long, or whose process is gone, was interrupted.
+STALE_AFTER_S = 30.0
 
 _METRICS = ("stationarity", "kkt_residual", "constraint_violation")
 _LIST_COLUMNS = ("id", "created", "label", "task", "solver", "status", "message", "steps", "iterations", "seed",
-                 "device", "preference", "num_objectives", "objectives", *_METRICS)
+                 "device", "progress", "parent", "preference", "num_objectives", "objectives", *_METRICS)
 
 
 def default_db_path() -> Path:
@@ -223,6 +262,8 @@ class RunStore:
         frame["created"] = pd.to_datetime(frame["created"], utc=True, format="ISO8601")
         # Explicit dtypes so an empty listing has the same column types as a full one.
         frame = frame.astype({name: "int64" for name in ("id", "steps", "iterations", "seed")})
+        frame["progress"] = frame["progress"].astype(float)
+        frame["parent"] = pd.to_numeric(frame["parent"], errors="coerce").astype("Int64")
         for name in _METRICS:
             # SQLite keeps NaN as NULL; give the listing float columns with NaN, not object columns of None.
             frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
@@ -234,7 +275,35 @@ class RunStore:
             row = conn.execute("SELECT payload, x, y FROM runs WHERE id = ?", (_check_id(run_id),)).fetchone()
         if row is None:
             raise KeyError(self._missing(run_id))
+        if len(row[0]) == 0:
+            return self._load_live(int(run_id))
         return _decode(*row)
+
+    def _load_live(self, run_id: int) -> Result:
+        """A run still going (or interrupted): its iterates so far and its latest kept point."""
+        spec, state = self.spec(run_id), self.state(run_id)
+        rows = [r for _, r in self.rows_since(run_id)]
+        if not rows:
+            raise KeyError(f"run {run_id} has no iterate yet (status {state['status']})")
+        last = rows[-1]
+        S = sum(1 for k in last if k.startswith("f") and k[1:].isdigit())
+        with self._read() as conn:
+            kept = conn.execute("SELECT step, x, y FROM iterates WHERE run_id = ? AND x IS NOT NULL ORDER BY seq DESC "
+                                "LIMIT 1", (run_id,)).fetchone()
+        checkpoint = self.last_checkpoint(run_id)
+        if checkpoint is not None and (kept is None or checkpoint[0] > kept[0]):
+            saved = torch.load(io.BytesIO(checkpoint[1]), weights_only=True)
+            x, y = saved["x"], saved["y"]
+        elif kept is not None:
+            x, y = (torch.from_numpy(np.frombuffer(b, dtype="<f8").copy()) for b in kept[1:])
+        else:
+            raise KeyError(f"run {run_id} has no kept point yet (status {state['status']})")
+        return Result(
+            solver=spec["solver"], task=spec["task"], task_params=spec["task_params"],
+            preference=[float(last[f"r{s + 1}"]) for s in range(S)], options=spec.get("options", {}),
+            seed=int(spec.get("seed", 0)), steps=int(spec.get("steps") or len(rows)), status=state["status"],
+            message=state["message"], x=x, y=y, objectives=np.array([last[f"f{s + 1}"] for s in range(S)]),
+            history=pd.DataFrame(rows), device=str(spec.get("device", "cpu")), metadata={"run_id": run_id})
 
     def delete(self, run_id: int) -> None:
         """Remove run `run_id` from the archive. KeyError if there is no such run."""
@@ -242,6 +311,186 @@ class RunStore:
             cursor = conn.execute("DELETE FROM runs WHERE id = ?", (_check_id(run_id),))
             if cursor.rowcount == 0:
                 raise KeyError(self._missing(run_id))
+            for table in ("iterates", "checkpoints", "control"):
+                conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (int(run_id),))
+
+    # -- live runs: the worker writes, the pages read and steer ---------------------------------
+
+    def create(self, spec: dict[str, Any], *, num_objectives: int, label: str = "", parent: int | None = None) -> int:
+        """Register a run a worker is about to execute (status "queued"); returns its id.
+
+        `spec` is the JSON form of a RunSpec (task, task_params, solver, options, preference,
+        seed, termination, device, ...). The run's payload stays empty until `finish`.
+        """
+        row = {
+            "label": str(label), "task": str(spec["task"]), "task_params": _dumps(_jsonable(spec["task_params"])),
+            "solver": str(spec.get("solver", "")), "options": _dumps(_jsonable(spec.get("options", {}))),
+            "preference": _dumps([float(v) for v in spec.get("preference") or []]), "seed": int(spec.get("seed", 0)),
+            "steps": int(spec.get("steps") or 0), "iterations": 0, "status": "queued", "message": "",
+            "device": str(spec.get("device", "cpu")), "num_objectives": int(num_objectives), "objectives": "[]",
+            "payload": b"", "x": b"", "y": b"", "spec": _dumps(_jsonable(spec)), "parent": parent,
+        }
+        with self._write() as conn:
+            row["created"] = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+            row["heartbeat"] = _now()
+            names = ", ".join(row)
+            marks = ", ".join(f":{name}" for name in row)
+            run_id = int(conn.execute(f"INSERT INTO runs ({names}) VALUES ({marks})", row).lastrowid)
+            conn.execute("INSERT INTO control (run_id, preference, watched) VALUES (?, ?, ?)",
+                         (run_id, row["preference"], _now()))
+            return run_id
+
+    def spec(self, run_id: int) -> dict[str, Any]:
+        """The RunSpec (as JSON data) a live run was created with. KeyError if there is none."""
+        with self._read() as conn:
+            row = conn.execute("SELECT spec FROM runs WHERE id = ?", (_check_id(run_id),)).fetchone()
+        if row is None or row[0] is None:
+            raise KeyError(self._missing(run_id) if row is None else f"run {run_id} was saved whole; it has no spec")
+        return json.loads(row[0])
+
+    def append(self, run_id: int, rows: list[dict[str, Any]], points: list[tuple[bytes, bytes] | None], *,
+               status: str, progress: float, pid: int | None = None, preference: list[float] | None = None) -> None:
+        """The worker's periodic write: new iterate rows (with their x, y where kept) and a heartbeat."""
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO iterates (run_id, step, row, x, y) VALUES (?, ?, ?, ?, ?)",
+                [(run_id, int(r["step"]), _dumps(r), *(p if p is not None else (None, None))) for r, p in zip(rows, points)])
+            sets = {"status": status, "heartbeat": _now(), "progress": float(progress)}
+            if pid is not None:
+                sets["pid"] = pid
+            if rows:
+                last = rows[-1]
+                S = sum(1 for k in last if k.startswith("f") and k[1:].isdigit())
+                sets["objectives"] = _dumps([float(last[f"f{s + 1}"]) for s in range(S)])
+                sets["preference"] = _dumps([float(last[f"r{s + 1}"]) for s in range(S)])
+                sets["constraint_violation"] = _finite(last.get("constraint_violation"))
+                for name in ("stationarity", "kkt_residual"):
+                    if _finite(last.get(name)) is not None:
+                        sets[name] = _finite(last.get(name))
+            elif preference is not None:
+                sets["preference"] = _dumps(preference)
+            assign = ", ".join(f"{k} = :{k}" for k in sets)
+            conn.execute(f"UPDATE runs SET {assign}, iterations = iterations + :n WHERE id = :id",
+                         {**sets, "n": len(rows), "id": run_id})
+
+    def rows_since(self, run_id: int, seq: int = 0, limit: int | None = None) -> list[tuple[int, dict[str, Any]]]:
+        """(seq, row) of the iterates of `run_id` written after `seq`, oldest first."""
+        query = "SELECT seq, row FROM iterates WHERE run_id = ? AND seq > ? ORDER BY seq"
+        params: tuple[Any, ...] = (_check_id(run_id), int(seq))
+        if limit is not None:
+            query += " LIMIT ?"
+            params += (int(limit),)
+        with self._read() as conn:
+            return [(int(q), json.loads(r)) for q, r in conn.execute(query, params)]
+
+    def point(self, run_id: int, step: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(x, y) of iterate `step` of a run, where the archive kept it (None otherwise)."""
+        with self._read() as conn:
+            row = conn.execute("SELECT x, y FROM iterates WHERE run_id = ? AND step = ? AND x IS NOT NULL "
+                               "ORDER BY seq DESC LIMIT 1", (_check_id(run_id), int(step))).fetchone()
+        if row is None:
+            return None
+        return tuple(torch.from_numpy(np.frombuffer(b, dtype="<f8").copy()) for b in row)  # type: ignore[return-value]
+
+    def checkpoint(self, run_id: int, step: int, state: bytes) -> None:
+        """Keep `state` (a torch file of tensors and numbers) as the run's latest checkpoint."""
+        with self._write() as conn:
+            conn.execute("INSERT OR REPLACE INTO checkpoints (run_id, step, saved, state) VALUES (?, ?, ?, ?)",
+                         (_check_id(run_id), int(step), _now(), state))
+
+    def last_checkpoint(self, run_id: int) -> tuple[int, bytes] | None:
+        """(step, state) of the run's latest checkpoint, or None."""
+        with self._read() as conn:
+            row = conn.execute("SELECT step, state FROM checkpoints WHERE run_id = ?", (_check_id(run_id),)).fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]))
+
+    def rewind(self, run_id: int, step: int) -> None:
+        """Forget the iterates after `step` (a resumed run continues from its checkpoint at `step`)."""
+        with self._write() as conn:
+            cursor = conn.execute("DELETE FROM iterates WHERE run_id = ? AND step > ?", (_check_id(run_id), int(step)))
+            conn.execute("UPDATE runs SET iterations = iterations - ?, status = 'queued', message = '', "
+                         "heartbeat = ?, payload = X'' WHERE id = ?", (cursor.rowcount, _now(), int(run_id)))
+            conn.execute("UPDATE control SET command = 'run', watched = ? WHERE run_id = ?", (_now(), int(run_id)))
+
+    def finish(self, run_id: int, result: Result | None, status: str, message: str = "") -> None:
+        """A live run ended: keep its whole Result (history exact) as the payload, and its final status."""
+        sets: dict[str, Any] = {"status": status, "message": str(message), "heartbeat": None, "pid": None}
+        if status in ("finished", "stopped"):
+            sets["progress"] = 1.0
+        if result is not None:
+            payload, x_blob, y_blob = _encode(result)
+            sets.update(payload=payload, x=x_blob, y=y_blob, iterations=len(result.history),
+                        objectives=_dumps([float(v) for v in np.asarray(result.objectives, dtype=float).ravel()]),
+                        preference=_dumps([float(v) for v in result.preference]),
+                        options=_dumps(_jsonable(result.options)),
+                        **{name: _final_metric(result.history, name) for name in _METRICS})
+        assign = ", ".join(f"{k} = :{k}" for k in sets)
+        with self._write() as conn:
+            conn.execute(f"UPDATE runs SET {assign} WHERE id = :id", {**sets, "id": _check_id(run_id)})
+
+    def state(self, run_id: int) -> dict[str, Any]:
+        """A run's live record: status, message, iterations, progress, heartbeat, pid, parent, spec."""
+        names = ("id", "status", "message", "iterations", "progress", "heartbeat", "pid", "parent", "spec", "task",
+                 "solver", "label", "created")
+        with self._read() as conn:
+            row = conn.execute(f"SELECT {', '.join(names)} FROM runs WHERE id = ?", (_check_id(run_id),)).fetchone()
+        if row is None:
+            raise KeyError(self._missing(run_id))
+        record = dict(zip(names, row))
+        record["spec"] = json.loads(record["spec"]) if record["spec"] else None
+        return record
+
+    def children(self, parent: int) -> list[int]:
+        """The ids of the runs of a sweep or comparison, in the order they were made."""
+        with self._read() as conn:
+            return [int(r[0]) for r in conn.execute("SELECT id FROM runs WHERE parent = ? ORDER BY id", (int(parent),))]
+
+    # -- steering: the pages write, the worker reads ---------------------------------------------
+
+    def control(self, run_id: int) -> dict[str, Any]:
+        """The control row of a run: command (run, pause, stop), preference, version, watched."""
+        with self._read() as conn:
+            row = conn.execute("SELECT command, preference, version, watched FROM control WHERE run_id = ?",
+                               (_check_id(run_id),)).fetchone()
+        if row is None:
+            return {"command": "run", "preference": None, "version": 0, "watched": None}
+        return {"command": row[0], "preference": json.loads(row[1]) if row[1] else None, "version": int(row[2]),
+                "watched": row[3]}
+
+    def command(self, run_id: int, command: str) -> None:
+        """Ask a run's worker to `run` (resume), `pause` or `stop`."""
+        if command not in ("run", "pause", "stop"):
+            raise ValueError(f"command {command!r} is not accepted; choose one of 'run', 'pause', 'stop'")
+        with self._write() as conn:
+            conn.execute("UPDATE control SET command = ?, watched = ? WHERE run_id = ?",
+                         (command, _now(), _check_id(run_id)))
+
+    def steer(self, run_id: int, preference: list[float]) -> None:
+        """Ask a run's worker to follow `preference` from its next step on."""
+        with self._write() as conn:
+            conn.execute("UPDATE control SET preference = ?, version = version + 1, watched = ? WHERE run_id = ?",
+                         (_dumps([float(v) for v in preference]), _now(), _check_id(run_id)))
+
+    def watch(self, run_id: int) -> None:
+        """A page is looking at the run (its idle limit counts from the last call)."""
+        with self._write() as conn:
+            conn.execute("UPDATE control SET watched = ? WHERE run_id = ?", (_now(), _check_id(run_id)))
+
+    def reap(self, stale_after: float = STALE_AFTER_S) -> list[int]:
+        """Mark live runs whose worker is gone (process dead, or silent for `stale_after` s) interrupted."""
+        marks = ", ".join("?" * len(LIVE_STATES))
+        with self._read() as conn:
+            live = conn.execute(f"SELECT id, pid, heartbeat FROM runs WHERE status IN ({marks})", LIVE_STATES).fetchall()
+        now = _now()
+        gone = [int(i) for i, pid, beat in live
+                if (pid is not None and not _process_alive(int(pid))) or beat is None or now - beat > stale_after]
+        if gone:
+            with self._write() as conn:
+                conn.executemany(
+                    f"UPDATE runs SET status = 'interrupted', pid = NULL, message = 'its worker stopped without "
+                    f"finishing (server or worker crash); resume it from its last checkpoint' "
+                    f"WHERE id = ? AND status IN ({marks})", [(i, *LIVE_STATES) for i in gone])
+        return gone
 
     def count(self) -> int:
         """How many runs are archived."""
@@ -338,86 +587,30 @@ def _final_metric(history: pd.DataFrame, name: str) -> float | None:
     return float(measured.iloc[-1]) if len(measured) else None
 
 
-# -- exports ----------------------------------------------------------------------------------
+def _now() -> float:
+    import time
 
-def _strict(value: Any) -> Any:
-    # Strict JSON has no NaN or Infinity; other tools' parsers reject them, so they become null.
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _strict(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_strict(v) for v in value]
-    return value
+    return time.time()
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    # Full-precision records (to_json would round to 10 digits); NaN becomes None.
-    cleaned = frame.astype(object).where(frame.notna(), None)
-    return _jsonable(cleaned.to_dict(orient="records"))
+def _finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
-def export_json(result: Result) -> bytes:
-    """The whole run as UTF-8 JSON (Result.to_dict, history at full precision; NaN as null).
-
-    `Result.from_dict(json.loads(data))` rebuilds it, and the task, task_params, solver,
-    options, preference and seed in it reproduce the run.
-    """
-    data = result.to_dict()
-    data["task_params"] = _jsonable(result.task_params)
-    data["history"] = _records(result.history)
-    return json.dumps(_strict(data), indent=1, allow_nan=False, default=str).encode()
-
-
-def export_csv(result: Result) -> bytes:
-    """The run's history, one row per step, as UTF-8 CSV with a header."""
-    return result.history.to_csv(index=False).encode()
-
-
-def export_torch(result: Result) -> bytes:
-    """A torch file: {"x", "y"} as tensors plus everything else of Result.to_dict (load with weights_only=False)."""
-    data = result.to_dict()
-    data.update(x=result.x.detach().cpu().clone(), y=result.y.detach().cpu().clone())
-    buffer = io.BytesIO()
-    torch.save(data, buffer)
-    return buffer.getvalue()
-
-
-def export_point(result: Result, step: int) -> dict[str, Any]:
-    """The JSON-ready record of one iterate of `result.history` (the one whose `step` is `step`).
-
-    It holds that iterate's objectives, weights, preference, metrics and oracle counts, and
-    the run's task, task_params, solver, options and seed (what reproduces it). `x` and `y`
-    are given for the run's last recorded iterate only (the history keeps no other points)
-    and are None otherwise. KeyError if the history has no such step.
-    """
-    history = result.history
-    if isinstance(step, bool) or not isinstance(step, (int, np.integer)):
-        raise KeyError(f"step must be a whole number; got {step!r}")
-    matches = np.flatnonzero(history["step"].to_numpy() == int(step)) if "step" in history else np.array([])
-    if len(matches) == 0:
-        span = f"{int(history['step'].min())}..{int(history['step'].max())}" if len(history) else "none"
-        raise KeyError(f"step {step!r} is not in this run's history (recorded steps: {span})")
-    position = int(matches[-1])
-    row = _records(history.iloc[[position]])[0]
-    S = len(np.asarray(result.objectives).ravel())
-
-    def vector(prefix: str) -> list[float | None]:
-        return [row.get(f"{prefix}{s + 1}") for s in range(S) if f"{prefix}{s + 1}" in row]
-
-    is_last = position == len(history) - 1
-    record = {
-        "task": result.task, "task_params": _jsonable(result.task_params), "solver": result.solver,
-        "options": _jsonable(result.options), "seed": int(result.seed), "steps": int(result.steps),
-        "status": result.status, "device": result.device, "step": int(row["step"]),
-        "objectives": vector("f"), "weights": vector("w"), "preference": vector("r"),
-        "metrics": {name: row.get(name) for name in ("constraint_violation", "stationarity", "kkt_residual",
-                                                     "direction_norm") if name in row},
-        "oracle_calls": {k.removeprefix("oracle_"): v for k, v in row.items()
-                         if k.startswith("oracle_") and k != "oracle_total"},
-        "oracle_total": row.get("oracle_total"), "elapsed": row.get("elapsed"),
-        "preference_changed": row.get("preference_changed"),
-        "x": result.x.detach().double().cpu().tolist() if is_last else None,
-        "y": result.y.detach().double().cpu().tolist() if is_last else None,
-    }
-    return _strict(record)
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (ended, not yet reaped by its parent) is not alive.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True

@@ -1,8 +1,10 @@
-"""Everything one browser session explored: runs, their iterates, and the front they trace.
+"""What one browser session watches: runs read from the archive, and the front they trace.
 
-Plain Python (no Streamlit), so it is tested without a server. A page keeps one
-Exploration in `st.session_state`; the worker thread never touches it (the page drains the
-worker's queue into it).
+Plain Python (no Streamlit), so it is tested without a server. The runs themselves execute in
+worker processes and live in the archive; a page keeps, per run it watches, a bounded
+`History` (at most `capacity` rows, however long the run) and the archive cursor it has read up
+to, and reads only the rows after it on each tick. x and y stay in the archive until a person
+chooses a point.
 """
 
 from __future__ import annotations
@@ -12,128 +14,161 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
+from pareto_app.history import History
 from pareto_app.indicators import hypervolume, nondominated
-from pareto_app.result import Iterate, Result
+from pareto_app.result import Result
+from pareto_app.store import LIVE_STATES, RunStore
+
+# Rows read from the archive per tick, at most: opening a long run catches up over a few ticks.
+READ_PER_TICK = 20_000
 
 
 @dataclass
-class RunRecord:
-    """One run of this session: what was asked, and what came back so far."""
+class RunView:
+    """A run as a page sees it: its spec, its kept rows, and its live state."""
 
-    number: int
-    task: str
-    task_params: dict[str, Any]
-    solver: str
-    options: dict[str, Any]
-    seed: int
-    steps: int | None
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    points: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)  # (x, y) per row
-    status: str = "running"
+    run_id: int
+    spec: dict[str, Any]
+    history: History
+    seq: int = 0  # the archive's cursor: rows up to here are in `history`
+    status: str = "queued"
     message: str = ""
-    resolved_options: dict[str, Any] = field(default_factory=dict)
-    store_id: int | None = None
-
-    @property
-    def history(self) -> pd.DataFrame:
-        return pd.DataFrame(self.rows)
+    progress: float = 0.0
+    command: str = "run"  # what a page last asked the worker (run, pause, stop)
 
     @property
     def label(self) -> str:
-        return f"run {self.number}: {self.solver}"
+        return f"run #{self.run_id}: {self.spec.get('solver', '')}"
+
+    @property
+    def task(self) -> str:
+        return str(self.spec.get("task", ""))
+
+    @property
+    def live(self) -> bool:
+        return self.status in LIVE_STATES
+
+    @property
+    def steps(self) -> int | None:
+        return (self.spec.get("termination") or {}).get("steps") or self.spec.get("steps")
+
+    behind: bool = False  # the last read hit READ_PER_TICK: more rows are waiting
+
+    def refresh(self, store: RunStore) -> int:
+        """Read what is new in the archive; the number of new rows."""
+        rows = store.rows_since(self.run_id, self.seq, limit=READ_PER_TICK)
+        if rows:
+            self.seq = rows[-1][0]
+            self.history.extend(row for _, row in rows)
+        self.behind = len(rows) == READ_PER_TICK
+        state = store.state(self.run_id)
+        self.status, self.message, self.progress = state["status"], state["message"] or "", float(state["progress"])
+        self.command = store.control(self.run_id)["command"]
+        return len(rows)
+
+    @property
+    def shown_status(self) -> str:
+        """The state a person should read: what they asked for shows at once ("pausing…")."""
+        if self.live and self.command == "stop":
+            return "stopping…"
+        if self.status == "running" and self.command == "pause":
+            return "pausing…"
+        if self.status == "paused" and self.command == "run":
+            return "resuming…"
+        return self.status
+
+
+def open_view(store: RunStore, run_id: int, capacity: int = 4000) -> RunView:
+    """A fresh view of archived run `run_id` (any status), read up to now."""
+    state = store.state(run_id)
+    spec = state["spec"]
+    if spec is None:  # a Result saved whole (the CLI, an older archive): its history is in the payload
+        result = store.load(run_id)
+        spec = {"task": result.task, "task_params": result.task_params, "solver": result.solver,
+                "options": result.options, "seed": result.seed, "steps": result.steps, "preference": result.preference}
+        view = RunView(run_id, spec, History(len(result.objectives), capacity))
+        view.history.extend(result.history.to_dict(orient="records"))
+        view.status, view.message = result.status, result.message
+        return view
+    S = len(spec.get("preference") or []) or 2
+    view = RunView(run_id, spec, History(S, capacity))
+    view.refresh(store)
+    return view
 
 
 @dataclass
 class Exploration:
-    """The session's runs and the objective vectors of every iterate they produced."""
+    """The runs a session watches, and the objective vectors of their kept iterates."""
 
-    runs: list[RunRecord] = field(default_factory=list)
+    views: dict[int, RunView] = field(default_factory=dict)
 
-    def new_run(self, **kwargs: Any) -> RunRecord:
-        record = RunRecord(number=len(self.runs) + 1, **kwargs)
-        self.runs.append(record)
-        return record
+    def watch(self, store: RunStore, run_id: int) -> RunView:
+        if run_id not in self.views:
+            self.views[run_id] = open_view(store, run_id)
+        return self.views[run_id]
 
-    def add(self, record: RunRecord, iterates: list[Iterate]) -> None:
-        for it in iterates:
-            record.rows.append(it.row())
-            record.points.append((it.x.detach().cpu(), it.y.detach().cpu()))
+    def points(self, task: str | None = None, tolerance: float | None = None) -> pd.DataFrame:
+        """One row per kept iterate (run, step, f1..fS, constraint_violation) of runs on `task`.
 
-    def points(self, task: str | None = None) -> pd.DataFrame:
-        """One row per explored iterate (run, step, f1..fS), for runs on `task` (all if None)."""
+        With a `tolerance`, iterates whose constraint violation ‖∇_y g‖ is above it are left out.
+        """
         frames = []
-        for record in self.runs:
-            if task is not None and record.task != task or not record.rows:
+        for view in self.views.values():
+            h = view.history
+            if task is not None and view.task != task or len(h) == 0:
                 continue
-            frame = record.history.filter(regex=r"^(step|f\d+)$").copy()
-            frame.insert(0, "run", record.number)
+            frame = pd.DataFrame(h.objectives, columns=[f"f{s + 1}" for s in range(h.S)])
+            frame.insert(0, "step", h.step.astype(int))
+            frame.insert(0, "run", view.run_id)
+            frame["constraint_violation"] = h.constraint_violation
             frames.append(frame)
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run", "step"])
+        if not frames:
+            return pd.DataFrame(columns=["run", "step"])
+        pts = pd.concat(frames, ignore_index=True)
+        if tolerance is not None:
+            pts = pts[~(pts["constraint_violation"] > tolerance)].reset_index(drop=True)
+        return pts
 
-    def front(self, task: str | None = None) -> pd.DataFrame:
-        """The non-dominated explored points (same columns as `points`)."""
-        pts = self.points(task)
+    def front(self, task: str | None = None, tolerance: float | None = None) -> pd.DataFrame:
+        """The non-dominated kept iterates (same columns as `points`)."""
+        pts = self.points(task, tolerance)
         if pts.empty:
             return pts
-        F = pts.filter(regex=r"^f\d+$").to_numpy()
-        return pts[nondominated(F)].reset_index(drop=True)
+        F = objective_matrix(pts)
+        finite = np.isfinite(F).all(axis=1)
+        pts, F = pts[finite], F[finite]
+        return pts[nondominated(F)].reset_index(drop=True) if len(pts) else pts
 
-    def hypervolume(self, task: str | None = None, reference: Any = None) -> float:
-        front = self.front(task)
-        return 0.0 if front.empty else hypervolume(front.filter(regex=r"^f\d+$").to_numpy(), reference)
-
-    def record(self, number: int) -> RunRecord:
-        for record in self.runs:
-            if record.number == number:
-                return record
-        raise KeyError(f"no run {number} in this session")
-
-    def point(self, run: int, step: int) -> dict[str, Any]:
-        """A chosen point: its run's settings, its row of metrics, and its x and y."""
-        record = self.record(run)
-        index = next(i for i, row in enumerate(record.rows) if row["step"] == step)
-        x, y = record.points[index]
-        return {"record": record, "row": record.rows[index], "x": x, "y": y}
+    def hypervolume(self, task: str | None = None, reference: Any = None, tolerance: float | None = None) -> float:
+        front = self.front(task, tolerance)
+        return 0.0 if front.empty else hypervolume(objective_matrix(front), reference)
 
 
 def objective_matrix(frame: pd.DataFrame) -> np.ndarray:
     return frame.filter(regex=r"^f\d+$").to_numpy(dtype=float)
 
 
-def preference_schedule(record: RunRecord) -> list[dict[str, Any]]:
+def preference_schedule(history: pd.DataFrame) -> list[dict[str, Any]]:
     """The preferences a run followed: its first, and each one set while it ran (step it took effect)."""
-    schedule = []
-    S = sum(1 for k in record.rows[0] if k.startswith("r") and k[1:].isdigit()) if record.rows else 0
-    for row in record.rows:
-        r = [row[f"r{s + 1}"] for s in range(S)]
-        if not schedule or row.get("preference_changed") or r != schedule[-1]["preference"]:
-            schedule.append({"from_step": int(row["step"]), "preference": r})
+    schedule: list[dict[str, Any]] = []
+    columns = [c for c in history.columns if c.startswith("r") and c[1:].isdigit()]
+    for row in history[["step", "preference_changed", *columns]].itertuples(index=False):
+        r = [float(v) for v in row[2:]]
+        if not schedule or row[1] or r != schedule[-1]["preference"]:
+            schedule.append({"from_step": int(row[0]), "preference": r})
     return schedule
 
 
-def record_result(record: RunRecord, device: str = "cpu") -> Result:
-    """A session run as a library Result (for the archive and for exports)."""
-    history = record.history
-    last = record.rows[-1]
-    S = sum(1 for k in last if k.startswith("f") and k[1:].isdigit())
-    x, y = record.points[-1]
-    return Result(
-        solver=record.solver, task=record.task, task_params=dict(record.task_params),
-        preference=[float(last[f"r{s + 1}"]) for s in range(S)],
-        options=dict(record.resolved_options or record.options), seed=record.seed,
-        steps=int(record.steps if record.steps is not None else last["step"] + 1), status=record.status,
-        message=record.message, x=x, y=y, objectives=np.array([last[f"f{s + 1}"] for s in range(S)]),
-        history=history, device=device,
-        metadata={"preference_schedule": preference_schedule(record), "session_run": record.number},
-    )
+def point_payload(result: Result, step: int, x: Any, y: Any) -> dict[str, Any]:
+    """A chosen point as JSON-ready data: where it is, what produced it, how to reproduce it.
 
-
-def point_payload(record: RunRecord, row: dict[str, Any], x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
-    """A chosen point as JSON-ready data: where it is, what produced it, how to reproduce it."""
-    S = sum(1 for k in row if k.startswith("f") and k[1:].isdigit())
-    step = int(row["step"])
+    `result` is its run as the archive has it (`RunStore.load`); x and y are None where the
+    archive did not keep them for this step.
+    """
+    history = result.history
+    row = history[history["step"] == step].iloc[-1].to_dict()
+    S = len(result.objectives)
     return {
         "objectives": [float(row[f"f{s + 1}"]) for s in range(S)],
         "weights": [float(row[f"w{s + 1}"]) for s in range(S)],
@@ -141,12 +176,12 @@ def point_payload(record: RunRecord, row: dict[str, Any], x: torch.Tensor, y: to
         "metrics": {k: (None if pd.isna(row[k]) else float(row[k]))
                     for k in ("constraint_violation", "stationarity", "kkt_residual", "direction_norm", "elapsed")},
         "oracle_calls": {k[len("oracle_"):]: int(v) for k, v in row.items() if k.startswith("oracle_")},
-        "step": step,
-        "x": x.double().tolist(),
-        "y": y.double().tolist(),
+        "step": int(step),
+        "x": None if x is None else x.double().tolist(),
+        "y": None if y is None else y.double().tolist(),
         "reproduce": {
-            "task": record.task, "task_params": record.task_params, "solver": record.solver,
-            "options": record.resolved_options or record.options, "seed": record.seed, "steps": step + 1,
-            "preference_schedule": [p for p in preference_schedule(record) if p["from_step"] <= step],
+            "task": result.task, "task_params": result.task_params, "solver": result.solver,
+            "options": result.options, "seed": result.seed, "steps": int(step) + 1,
+            "preference_schedule": [p for p in preference_schedule(history) if p["from_step"] <= step],
         },
     }

@@ -1,0 +1,93 @@
+"""A run's iterates as named arrays, with a bounded size for display.
+
+The archive keeps every iterate; a page keeps a `History` of at most `capacity` rows per run,
+so a run of 10^6 steps costs a page the same memory as one of 10^4. Past the capacity the
+older half is thinned (every other row dropped), the newest rows stay dense, and rows where the
+preference changed are always kept (the charts mark them).
+
+    h = History(S=2, capacity=4000)
+    h.extend(rows)                          # rows as the archive holds them (Iterate.row())
+    h.objectives, h.weights, h.preference   # (n, S) arrays
+    h.step, h.stationarity, ...             # (n,) arrays
+    h.frame()                               # the flat DataFrame the charts draw
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+VECTORS = {"objectives": "f", "weights": "w", "preference": "r"}
+SCALARS = ("step", "constraint_violation", "stationarity", "kkt_residual", "direction_norm", "elapsed",
+           "oracle_total", "preference_changed")
+
+
+class History:
+    """Bounded, array-backed iterates of one run."""
+
+    def __init__(self, S: int, capacity: int = 4000) -> None:
+        if capacity < 8:
+            raise ValueError(f"capacity={capacity!r}; accepted: a whole number ≥ 8")
+        self.S, self.capacity = S, capacity
+        self._vectors = {name: np.empty((0, S)) for name in VECTORS}
+        self._scalars = {name: np.empty(0) for name in SCALARS}
+        self.seen = 0  # rows ever added (the archive has them all)
+        self.last: dict[str, Any] | None = None  # the newest row, whole (oracle counts by kind included)
+
+    def __len__(self) -> int:
+        return len(self._scalars["step"])
+
+    def extend(self, rows: Iterable[dict[str, Any]]) -> None:
+        rows = list(rows)
+        if not rows:
+            return
+        S = self.S
+        for name, prefix in VECTORS.items():
+            block = np.array([[row.get(f"{prefix}{s + 1}", np.nan) for s in range(S)] for row in rows], dtype=float)
+            self._vectors[name] = np.concatenate([self._vectors[name], block])
+        for name in SCALARS:
+            block = np.array([np.nan if row.get(name) is None else row.get(name) for row in rows], dtype=float)
+            self._scalars[name] = np.concatenate([self._scalars[name], block])
+        self.seen += len(rows)
+        self.last = dict(rows[-1])
+        if len(self) > self.capacity:
+            self._thin()
+
+    def _thin(self) -> None:
+        n = len(self)
+        old = n - self.capacity // 2
+        keep = np.ones(n, dtype=bool)
+        keep[1:old:2] = False  # every other of the older rows; the first row stays
+        keep |= self._scalars["preference_changed"] == 1
+        for name in VECTORS:
+            self._vectors[name] = self._vectors[name][keep]
+        for name in SCALARS:
+            self._scalars[name] = self._scalars[name][keep]
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name in VECTORS:
+            return self._vectors[name]
+        if name in SCALARS:
+            return self._scalars[name]
+        raise AttributeError(f"History has no field {name!r}; fields: {', '.join([*VECTORS, *SCALARS])}")
+
+    @property
+    def changes(self) -> list[int]:
+        """The steps at which the preference was changed while the run went on."""
+        return [int(s) for s in self._scalars["step"][self._scalars["preference_changed"] == 1]]
+
+    def frame(self) -> pd.DataFrame:
+        """The kept rows as the flat table the charts draw (f1.., w1.., r1.. and the metrics)."""
+        data: dict[str, Any] = {"step": self._scalars["step"].astype(int)}
+        for name, prefix in VECTORS.items():
+            for s in range(self.S):
+                data[f"{prefix}{s + 1}"] = self._vectors[name][:, s]
+        for name in SCALARS[1:]:
+            data[name] = self._scalars[name]
+        data["preference_changed"] = data["preference_changed"] == 1
+        return pd.DataFrame(data)

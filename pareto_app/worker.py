@@ -1,0 +1,276 @@
+"""A run's own process: it rebuilds the problem, runs the solver and writes the run to the archive.
+
+The archive is the bus. The worker appends iterates (one transaction at least every
+`FLUSH_EVERY_S`), a heartbeat, and every `CHECKPOINT_EVERY_S` a checkpoint that continues the
+run; it reads its control row (pause, resume, stop, a new preference) at every step and between
+oracle calls of a slow step. Pages only read and write rows, so a run outlives a closed tab and a
+restarted server, and the server's redraws never compete with the solver for the GIL.
+
+    python -m pareto_app.worker            # waits for "DB<TAB>RUN_ID<TAB>start|resume" on stdin
+
+A worker waits on stdin before its first job so that it can be started ahead of time (torch
+imported, ready): `pareto_app.launcher` keeps one spare.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import tasks
+from .api import Diverged, Run, make_result, prepare
+from .result import Iterate
+from .runspec import RunSpec
+from .store import RunStore
+
+FLUSH_EVERY_S = 0.25  # iterates reach the archive at least this often
+HEARTBEAT_EVERY_S = 1.0  # a paused or slow-stepping worker still says it is alive
+CHECKPOINT_EVERY_S = 2.0  # at most this much work is lost when the worker dies
+POLL_EVERY_S = 0.05  # the control row is read at most this often (pause and stop wait at most this)
+KEEP_POINTS_UP_TO = 4096  # x and y of every iterate are kept when p + q is at most this; else at checkpoints
+
+
+class RunStopped(Exception):
+    """Raised from inside a step when the control row says stop."""
+
+
+class LiveWriter:
+    """Buffers a run's iterates and writes them, with a heartbeat and checkpoints, to the archive."""
+
+    def __init__(self, store: RunStore, run_id: int, spec: RunSpec, runner: Run | None = None) -> None:
+        self.store, self.run_id, self.spec, self.runner = store, run_id, spec, runner
+        self.rows: list[dict[str, Any]] = []
+        self.points: list[tuple[bytes, bytes] | None] = []
+        self.keep_points = True
+        self.status = "running"
+        self.progress = 0.0
+        self.last: Iterate | None = None
+        self._flushed = self._checkpointed = time.monotonic()
+
+    def add(self, it: Iterate) -> None:
+        self.last = it
+        self.rows.append(it.row())
+        self.keep_points = it.x.numel() + it.y.numel() <= KEEP_POINTS_UP_TO
+        self.points.append((_blob(it.x), _blob(it.y)) if self.keep_points else None)
+        term = self.spec.termination
+        self.progress = term.progress(it.step + 1, it.row()["oracle_total"], it.elapsed)
+        if time.monotonic() - self._flushed >= FLUSH_EVERY_S:
+            self.flush()
+
+    def flush(self, status: str | None = None, checkpoint: bool = False) -> None:
+        """Write what is buffered; a checkpoint too when one is due (or `checkpoint`)."""
+        if status is not None:
+            self.status = status
+        self.store.append(self.run_id, self.rows, self.points, status=self.status, progress=self.progress,
+                          pid=os.getpid())
+        self.rows, self.points = [], []
+        now = time.monotonic()
+        self._flushed = now
+        if self.runner is not None and self.last is not None and (checkpoint or now - self._checkpointed
+                                                                  >= CHECKPOINT_EVERY_S):
+            buffer = io.BytesIO()
+            torch.save(self.runner.checkpoint(), buffer)
+            self.store.checkpoint(self.run_id, self.last.step, buffer.getvalue())
+            self._checkpointed = now
+
+    def beat(self, status: str | None = None) -> None:
+        """A heartbeat (and the buffered rows) when one is due or the status changes."""
+        if (status is not None and status != self.status) or time.monotonic() - self._flushed >= HEARTBEAT_EVERY_S:
+            self.flush(status)
+
+
+class ArchiveControl:
+    """The Controller protocol over a run's control row (and its parent's, for a sweep's runs).
+
+    Read at every step and between oracle calls, at most every `POLL_EVERY_S`; a run nobody
+    watched for `idle_limit` seconds stops itself.
+    """
+
+    def __init__(self, store: RunStore, run_id: int, idle_limit: float | None, writer: LiveWriter,
+                 parent: int | None = None) -> None:
+        self.store, self.run_id, self.idle_limit, self.writer, self.parent = store, run_id, idle_limit, writer, parent
+        self.num_objectives: int | None = None
+        self.reason = ""
+        self._read_at = -math.inf
+        self._row: dict[str, Any] = {}
+        self._refresh(force=True)
+
+    def _refresh(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._read_at < POLL_EVERY_S:
+            return
+        self._read_at = now
+        row = self.store.control(self.run_id)
+        if self.parent is not None:
+            above = self.store.control(self.parent)
+            row["command"] = "stop" if "stop" in (row["command"], above["command"]) else \
+                "pause" if "pause" in (row["command"], above["command"]) else "run"
+            row["watched"] = max(w for w in (row["watched"], above["watched"], 0.0) if w is not None)
+        self._row = row
+        if self.reason:
+            return
+        if row["command"] == "stop":
+            self.reason = "stopped from the page"
+        elif self.idle_limit is not None and row["watched"] and time.time() - row["watched"] > self.idle_limit:
+            self.reason = f"stopped by itself: no page watched it for {self.idle_limit:g} s (its idle limit)"
+
+    @property
+    def stopped(self) -> bool:
+        self._refresh()
+        return bool(self.reason)
+
+    @property
+    def paused(self) -> bool:
+        return self._row.get("command") == "pause"
+
+    def wait_while_paused(self, timeout: float | None = None) -> bool:
+        self._refresh(force=True)
+        if not self.paused or self.reason:
+            return True
+        self.writer.flush("paused")
+        while self.paused and not self.reason:
+            time.sleep(POLL_EVERY_S)
+            self._refresh(force=True)
+            self.writer.beat()
+        self.writer.flush("running")
+        return True
+
+    def take_preference(self, seen: int) -> tuple[int, np.ndarray | None]:
+        self._refresh()
+        version = self._row.get("version", 0)
+        if version == seen or self._row.get("preference") is None:
+            return seen, None
+        return version, np.asarray(self._row["preference"], dtype=float)
+
+    def poll(self) -> None:
+        """Between oracle calls: stop (raise), pause (block) or just say alive."""
+        self._refresh()
+        if self.paused and not self.reason:
+            self.wait_while_paused()
+        if self.reason:
+            raise RunStopped(self.reason)
+        self.writer.beat()
+
+
+def _blob(t: torch.Tensor) -> bytes:
+    return t.detach().to("cpu", torch.float64).contiguous().numpy().astype("<f8", copy=False).tobytes()
+
+
+def run_live(store: RunStore, run_id: int, spec: RunSpec, problem: Any, *, resume: bool = False,
+             parent: int | None = None) -> str:
+    """Execute one run, writing it to the archive as it goes; returns its final status."""
+    writer = LiveWriter(store, run_id, spec)
+    control = ArchiveControl(store, run_id, spec.idle_limit, writer, parent)
+    checkpoint = None
+    if resume:
+        saved = store.last_checkpoint(run_id)
+        if saved is None:
+            raise ValueError(f"run {run_id} has no checkpoint to resume from")
+        checkpoint = torch.load(io.BytesIO(saved[1]), weights_only=True)
+    writer.flush("running")
+    prepared = prepare(problem, spec.solver, spec.preference, spec.device, spec.options)
+    runner = Run(prepared, spec.steps, spec.seed, control, spec.metrics_every, resume=checkpoint)
+    writer.runner = runner
+    status, message = "finished", ""
+    try:
+        for it in runner:
+            writer.add(it)
+            if spec.termination.reached(it.step + 1, it.row()["oracle_total"], it.elapsed):
+                break
+        if control.reason:
+            status, message = "stopped", control.reason
+    except RunStopped as err:
+        status, message = "stopped", str(err)
+    except Diverged as err:
+        status, message = "diverged", str(err)
+    except Exception as err:  # noqa: BLE001 - the page shows why; the rows so far are kept
+        status, message = "failed", str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}"
+    writer.flush(status, checkpoint=status == "stopped")
+    result = None
+    if writer.last is not None:
+        history = pd.DataFrame([row for _, row in store.rows_since(run_id)])
+        # A diverged run raised before yielding its bad iterate: the last one written is the last good one.
+        result = make_result(runner, history, writer.last, status, message, metadata={"run_id": run_id})
+    store.finish(run_id, result, status, message)
+    return status
+
+
+def run_sweep(store: RunStore, run_id: int, spec: RunSpec, problem: Any) -> str:
+    """One child run per preference, one after another; the sweep's progress is runs done / runs."""
+    preferences = spec.preferences or []
+    writer = LiveWriter(store, run_id, spec)
+    control = ArchiveControl(store, run_id, spec.idle_limit, writer)
+    done = {i for i, child in enumerate(store.children(run_id)) if store.state(child)["status"] in ("finished",)}
+    for i, r in enumerate(preferences):
+        if control.stopped:
+            break
+        if i in done:
+            continue
+        child = spec.child(preference=list(r))
+        child_id = store.create(child.to_dict(), num_objectives=problem.num_objectives, label=f"sweep {run_id} · {i + 1}",
+                                parent=run_id)
+        run_live(store, child_id, child, problem, parent=run_id)
+        writer.progress = (i + 1) / len(preferences)
+        writer.flush()
+    status = "stopped" if control.reason else "finished"
+    store.finish(run_id, None, status, control.reason)
+    return status
+
+
+def run_compare(store: RunStore, run_id: int, spec: RunSpec, problem: Any) -> str:
+    """One child run per solver, each until the shared budget; the comparison's progress is arms done."""
+    arms = spec.arms or []
+    writer = LiveWriter(store, run_id, spec)
+    control = ArchiveControl(store, run_id, spec.idle_limit, writer)
+    for i, (solver, options) in enumerate(arms):
+        if control.stopped:
+            break
+        child = spec.child(solver=solver, options=dict(options))
+        child_id = store.create(child.to_dict(), num_objectives=problem.num_objectives, label=f"compare {run_id} · {solver}",
+                                parent=run_id)
+        run_live(store, child_id, child, problem, parent=run_id)
+        writer.progress = (i + 1) / len(arms)
+        writer.flush()
+    status = "stopped" if control.reason else "finished"
+    store.finish(run_id, None, status, control.reason)
+    return status
+
+
+def execute(db: str | Path, run_id: int, resume: bool = False) -> str:
+    """Run archived job `run_id` of the archive at `db` to its end; its status."""
+    store = RunStore(db)
+    try:
+        spec = RunSpec.from_dict(store.spec(run_id))
+        store.append(run_id, [], [], status="running", progress=0.0, pid=os.getpid())
+        problem = tasks.get(spec.task, device=spec.device, **spec.task_params)
+        if spec.kind == "sweep":
+            return run_sweep(store, run_id, spec, problem)
+        if spec.kind == "compare":
+            return run_compare(store, run_id, spec, problem)
+        return run_live(store, run_id, spec, problem, resume=resume)
+    except Exception as err:  # noqa: BLE001 - a worker that cannot run says why in its run's row
+        message = str(err) if isinstance(err, (ValueError, KeyError)) else f"{type(err).__name__}: {err}"
+        store.finish(run_id, None, "failed", message)
+        return "failed"
+
+
+def main() -> None:
+    line = sys.stdin.readline()
+    if not line.strip():
+        return  # the launcher went away before giving this spare a job
+    db, run_id, mode = line.rstrip("\n").split("\t")
+    sys.stdin.close()
+    execute(db, int(run_id), resume=mode == "resume")
+
+
+if __name__ == "__main__":
+    main()
