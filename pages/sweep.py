@@ -1,25 +1,41 @@
-"""Sweep: many preferences (a simplex grid or random), one run each, the front they trace."""
+"""Sweep: many preferences (a simplex grid or random), one run each, the front they trace.
+
+The sweep is one run in the archive (kind "sweep") whose worker process runs a child run per
+preference, one after another. This page starts it, keeps its id, and redraws the front from
+the children that have ended while the rest run.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import streamlit as st
 
-import pareto_app as pa
-from pareto_app.background import BackgroundJob
-from pareto_app.store import export_point
+from pareto_app import launcher
+from pareto_app.exports import export_point
+from pareto_app.indicators import hypervolume, nondominated
+from pareto_app.result import Result
+from pareto_app.runspec import RunSpec
 from pareto_app.tasks.quadratic_common import simplex_grid
+from pareto_app.termination import Termination
 from ui.charts import front_chart
-from ui.jobs import finished_result
+from ui.jobs import REDRAW_EVERY_S, cancel_button, children_states, end_notice, is_live, parent_state, progress_bar
 from ui.setup import Setup, analytic_front, current_setup
-from ui.store import archive, exports
+from ui.store import archive, archive_problem, exports
+
+POINTS_TRACE = "runs (click to choose)"  # the name front_chart gives the clickable trace
 
 setup: Setup = current_setup()
-job: BackgroundJob | None = st.session_state.get("sweep_job")
-running = job is not None and job.alive
+store = archive()
+launcher.warm()  # a worker process ready before the first Run sweep
+sweep = parent_state(store, "sweep_run")
+running = is_live(sweep)
 
 st.title("Sweep")
 st.caption("One run per preference; the non-dominated results trace the front.")
+if archive_problem():
+    st.warning(archive_problem())
 for message in setup.errors:
     st.error(message)
 problem = setup.problem
@@ -37,59 +53,138 @@ else:
     P = np.random.default_rng(seed).dirichlet(np.ones(S), size=count)
 st.caption(f"{len(P)} preferences · {setup.solver} · {setup.steps} steps each")
 
-if st.button("Run sweep", type="primary", key="sweep_start", disabled=running or not setup.ok):
-    def work(progress, problem=problem, P=P, s=setup):
-        return pa.sweep(problem, s.solver, P, steps=s.steps, seed=s.seed, device=s.device, progress=progress,
-                        **s.options)
-
-    st.session_state["sweep_job"] = BackgroundJob(work, name="sweep").start()
-    st.session_state["sweep_saved"] = False
+b1, b2 = st.columns([1, 4])
+if b1.button("Run sweep", type="primary", key="sweep_start", disabled=running or not setup.ok):
+    spec = RunSpec(kind="sweep", preferences=[[float(v) for v in r] for r in P], task=setup.task,
+                   task_params=setup.task_params, solver=setup.solver, options=setup.options, seed=setup.seed,
+                   device=setup.device, metrics_every=setup.metrics_every, termination=Termination(steps=setup.steps),
+                   idle_limit=setup.idle_limit)
+    st.session_state["sweep_run"] = launcher.start(store, spec, num_objectives=S, label="sweep")
+    st.session_state.pop("sweep_choice", None)  # a choice names a run of the previous sweep
     st.rerun()
+with b2:
+    cancel_button(store, sweep, "sweep_cancel")
 
 
-@st.fragment(run_every=0.5 if running else None)
-def progress() -> None:
-    if st.session_state.get("sweep_job") is None:
-        st.info("Choose the preferences and press Run sweep.")
-        return
-    sweep: pa.Sweep | None = finished_result("sweep_job", "runs", len(P), running)
-    if sweep is None:
-        return
-    if not st.session_state.get("sweep_saved"):
-        store = archive()
-        for result in sweep.results:
-            store.save(result, label="sweep")
-        st.session_state["sweep_saved"] = True
-    F, mask = sweep.objectives, sweep.front_mask
-    reference = problem.reference_point if problem is not None else None
-    st.metric("Hypervolume of the front", f"{sweep.hypervolume(reference):.6g}")
-    analytic = analytic_front(setup)
-    st.plotly_chart(front_chart(F, mask, labels, sweep.preferences, analytic), key="sweep_front",
-                    on_select=_remember_click, selection_mode="points")
-    options = list(range(len(F)))
-    if st.session_state.get("sweep_choice") not in options:
-        st.session_state["sweep_choice"] = int(np.flatnonzero(mask)[0])
-    choice = st.selectbox("Run", options, key="sweep_choice", format_func=lambda i: (
-        f"r = ({', '.join(f'{v:.2f}' for v in sweep.preferences[i])}) → F = ({', '.join(f'{v:.4g}' for v in F[i])})"
-        + ("  ★ front" if mask[i] else "")))
-    result = sweep.results[choice]
-    point = export_point(result, int(result.history["step"].iloc[-1]))
-    as_json, as_csv, as_torch = exports(point, result)
-    d1, d2, d3 = st.columns(3)
-    d1.download_button("Point (JSON)", as_json, file_name=f"sweep-point-{choice}.json", mime="application/json",
-                       key="sweep_dl_json")
-    d2.download_button("Run history (CSV)", as_csv, file_name=f"sweep-history-{choice}.csv", mime="text/csv",
-                       key="sweep_dl_csv")
-    d3.download_button("x and y (torch)", as_torch, file_name=f"sweep-point-{choice}.pt", key="sweep_dl_pt")
+def _summaries(children: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """Preference, final objectives and status of each child that has ended, read once each.
+
+    An ended run does not change, so its summary is kept in the session: a tick loads only
+    the runs that ended since the last one.
+    """
+    known: dict[int, dict[str, Any]] = st.session_state.setdefault("sweep_summaries", {})
+    for child in children:
+        if is_live(child) or child["id"] in known:
+            continue
+        summary: dict[str, Any] = {"status": child["status"], "message": child["message"] or ""}
+        try:
+            result = store.load(int(child["id"]))
+            summary.update(preference=[float(v) for v in result.preference],
+                           objectives=[float(v) for v in np.asarray(result.objectives, dtype=float).ravel()])
+        except KeyError:  # it ended before its first iterate (a refused option, a crash)
+            pass
+        known[int(child["id"])] = summary
+    return known
+
+
+def _chosen_result(run_id: int) -> Result:
+    # The exports of the chosen run are rebuilt on every tick: keep its Result, not reload it.
+    cached = st.session_state.get("sweep_loaded")
+    if cached is None or cached[0] != run_id:
+        cached = (run_id, store.load(run_id))
+        st.session_state["sweep_loaded"] = cached
+    return cached[1]
+
+
+def _same_task(spec: dict[str, Any]) -> bool:
+    """Whether the sidebar's problem is the one the sweep ran on (its reference point and labels apply)."""
+    return problem is not None and spec.get("task") == setup.task and spec.get("task_params") == setup.task_params
 
 
 def _remember_click() -> None:
+    # The chart is redrawn on every tick, which resets its selection: copy a click into our own key.
     event = st.session_state.get("sweep_front")
-    points = getattr(getattr(event, "selection", None), "points", None) or []
-    for point in points:
-        index = point.get("point_index")
-        if index is not None:
-            st.session_state["sweep_choice"] = int(index)
+    points = getattr(getattr(event, "selection", None), "points", None)
+    if points is None and isinstance(event, dict):
+        points = event.get("selection", {}).get("points", [])
+    ids: list[int] = st.session_state.get("sweep_point_ids", [])
+    trace = st.session_state.get("sweep_points_trace")
+    for point in points or []:
+        index = point.get("point_index", point.get("pointIndex"))
+        curve = point.get("curve_number", point.get("curveNumber", trace))
+        if index is not None and curve == trace and 0 <= int(index) < len(ids):
+            st.session_state["sweep_choice"] = ids[int(index)]
 
 
+@st.fragment(run_every=REDRAW_EVERY_S if running else None)
+def progress() -> None:
+    state = parent_state(store, "sweep_run")
+    if state is None:
+        st.info("Choose the preferences and press Run sweep.")
+        return
+    if running and not is_live(state):
+        st.rerun()  # the sweep ended: redraw the whole page, whose buttons depend on it
+    if is_live(state):
+        store.watch(int(state["id"]))  # its children count a watched parent as watched (idle limit)
+    spec = state["spec"] or {}
+    total = len(spec.get("preferences") or [])
+    children = children_states(store, int(state["id"]))
+    progress_bar(store, state, children, total, "runs")
+    end_notice(state)
+    summaries = _summaries(children)
+    ended = [child["id"] for child in children if child["id"] in summaries]
+    trouble = [i for i in ended if summaries[i]["status"] not in ("finished", "stopped")]
+    for i in trouble:
+        st.warning(f"run #{i} {summaries[i]['status']}: {summaries[i]['message']}")
+    ids = [i for i in ended if summaries[i]["status"] == "finished" and "objectives" in summaries[i]]
+    if not ids:
+        st.caption("The front appears here as the runs end.")
+        return
+    F = np.array([summaries[i]["objectives"] for i in ids])
+    R = np.array([summaries[i]["preference"] for i in ids])
+    mask = nondominated(F)
+    same = _same_task(spec)
+    shown_labels = labels if same and len(labels) == F.shape[1] else [f"f{s + 1}" for s in range(F.shape[1])]
+    reference = problem.reference_point if same else None
+    st.metric("Hypervolume of the front", f"{hypervolume(F[mask], reference):.6g}",
+              help="of the non-dominated runs, bounded by the task's reference point"
+                   if reference is not None else "of the non-dominated runs, bounded just past their worst values")
+    st.caption(f"{int(mask.sum())} non-dominated of {len(ids)} finished runs"
+               + (" (more are on their way)" if is_live(state) else ""))
+    fig = front_chart(F, mask, shown_labels, R, analytic_front(setup) if same else None)
+    st.session_state["sweep_point_ids"] = ids
+    st.session_state["sweep_points_trace"] = next((n for n, trace in enumerate(fig.data) if trace.name == POINTS_TRACE),
+                                                  None)
+    st.plotly_chart(fig, key="sweep_front", on_select=_remember_click, selection_mode="points")
+    if st.session_state.get("sweep_choice") not in ids:
+        st.session_state["sweep_choice"] = ids[int(np.flatnonzero(mask)[0])]
+    position = {i: n for n, i in enumerate(ids)}
+    choice = st.selectbox("Run", ids, key="sweep_choice", format_func=lambda i: (
+        f"r = ({', '.join(f'{v:.2f}' for v in R[position[i]])}) → F = ({', '.join(f'{v:.4g}' for v in F[position[i]])})"
+        f" · run #{i}" + ("  ★ front" if mask[position[i]] else "")))
+    try:
+        result = _chosen_result(int(choice))
+    except KeyError as err:  # deleted from the Runs page meanwhile
+        st.error(str(err))
+        return
+    point = export_point(result, int(result.history["step"].iloc[-1]))
+    as_json, as_csv, as_torch = exports(point, result)
+    d1, d2, d3 = st.columns(3)
+    d1.download_button("Point (JSON)", as_json, file_name=f"sweep-point-run{choice}.json", mime="application/json",
+                       key="sweep_dl_json")
+    d2.download_button("Run history (CSV)", as_csv, file_name=f"sweep-history-run{choice}.csv", mime="text/csv",
+                       key="sweep_dl_csv")
+    d3.download_button("x and y (torch)", as_torch or b"", file_name=f"sweep-point-run{choice}.pt",
+                       mime="application/octet-stream", key="sweep_dl_pt", disabled=as_torch is None)
+
+
+def _forget_other_sweeps() -> None:
+    # Summaries are per sweep: drop them when the page shows another one.
+    current = st.session_state.get("sweep_run")
+    if st.session_state.get("sweep_summaries_of") != current:
+        st.session_state["sweep_summaries"] = {}
+        st.session_state["sweep_summaries_of"] = current
+
+
+_forget_other_sweeps()
 progress()

@@ -53,10 +53,11 @@ class History:
             self._scalars[name] = np.concatenate([self._scalars[name], block])
         self.seen += len(rows)
         self.last = dict(rows[-1])
-        if len(self) > self.capacity:
-            self._thin()
+        while len(self) > self.capacity and self._thin():
+            pass
 
-    def _thin(self) -> None:
+    def _thin(self) -> bool:
+        """Drop every other older row; False when nothing could be dropped."""
         n = len(self)
         old = n - self.capacity // 2
         keep = np.ones(n, dtype=bool)
@@ -66,6 +67,7 @@ class History:
             self._vectors[name] = self._vectors[name][keep]
         for name in SCALARS:
             self._scalars[name] = self._scalars[name][keep]
+        return not keep.all()
 
     def __getattr__(self, name: str) -> np.ndarray:
         if name.startswith("_"):

@@ -194,7 +194,7 @@ def run_live(store: RunStore, run_id: int, spec: RunSpec, problem: Any, *, resum
         status, message = "diverged", str(err)
     except Exception as err:  # noqa: BLE001 - the page shows why; the rows so far are kept
         status, message = "failed", str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}"
-    writer.flush(status, checkpoint=status == "stopped")
+    writer.flush(checkpoint=status == "stopped")  # the status changes with the payload, in finish()
     result = None
     if writer.last is not None:
         history = pd.DataFrame([row for _, row in store.rows_since(run_id)])
@@ -250,6 +250,7 @@ def execute(db: str | Path, run_id: int, resume: bool = False) -> str:
     store = RunStore(db)
     try:
         spec = RunSpec.from_dict(store.spec(run_id))
+        store.watch(run_id)  # the idle limit counts from when the run starts, not from when it was asked for
         store.append(run_id, [], [], status="running", progress=0.0, pid=os.getpid())
         problem = tasks.get(spec.task, device=spec.device, **spec.task_params)
         if spec.kind == "sweep":

@@ -10,7 +10,6 @@ import torch
 
 import pareto_app as pa
 from pareto_app.__main__ import main
-from pareto_app.background import BackgroundRun
 
 
 @pytest.fixture(scope="module")
@@ -91,29 +90,27 @@ def test_moving_the_preference_mid_run_moves_the_solution(problem):
 
 
 def test_controller_pause_resume_stop_from_another_thread(problem):
-    run = BackgroundRun(problem, "wc-mhgd", [0.5, 0.5], steps=None, device="cpu").start()
+    ctl = pa.Controller()
+    seen: list[pa.Iterate] = []
+    thread = threading.Thread(target=lambda: seen.extend(pa.stream(problem, "wc-mhgd", [0.5, 0.5], steps=None,
+                                                                   device="cpu", controller=ctl)))
+    thread.start()
     try:
-        while run.last is None:
+        while not seen:
             threading.Event().wait(0.01)
-        run.controller.pause()
+        ctl.pause()
         threading.Event().wait(0.2)
-        step = run.last.step
+        step = seen[-1].step
         threading.Event().wait(0.3)
-        assert run.last.step <= step + 1  # at most the step in flight
-        run.controller.resume()
+        assert seen[-1].step <= step + 1  # at most the step in flight
+        ctl.resume()
         threading.Event().wait(0.3)
-        assert run.last.step > step + 1
+        assert seen[-1].step > step + 1
     finally:
-        run.controller.stop()
-        run.join(5)
-    assert not run.alive and run.status == "stopped"
-    assert len(run.drain()) == run.last.step + 1
-
-
-def test_background_run_reports_divergence(problem):
-    run = BackgroundRun(problem, "wc-mhgd", [0.5, 0.5], steps=300, device="cpu", beta=50.0).start()
-    run.join(30)
-    assert run.status == "diverged" and "step size" in run.message
+        ctl.stop()
+        thread.join(5)
+    assert not thread.is_alive()
+    assert [it.step for it in seen] == list(range(len(seen)))
 
 
 def test_result_history_and_save_load_round_trip(problem, tmp_path):
@@ -200,9 +197,3 @@ def test_cli_lists_tasks_and_solvers(capsys):
     main(["solvers"])
     out = capsys.readouterr().out
     assert "toy-quadratic" in out and "toy-llgc" in out and "wc-penalty" in out and "hypergrad" in out
-
-
-def test_an_abandoned_background_run_stops_itself(problem):
-    run = BackgroundRun(problem, "wc-mhgd", [0.5, 0.5], steps=None, device="cpu", abandon_after=0.3).start()
-    run.join(20)
-    assert not run.alive and run.status == "stopped" and "nothing read" in run.message

@@ -1,11 +1,14 @@
 """AppTest tests of each page's logic: widgets, starting runs, stepping them, export payloads."""
 
 import json
+import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 import pareto_app as pa
+from pareto_app import launcher
+from pareto_app.store import LIVE_STATES
 
 
 @pytest.fixture(autouse=True)
@@ -28,9 +31,20 @@ def test_entry_point_navigates_to_explore():
     assert at.title[0].value == "Explore"
 
 
-def _wait(job, timeout=60):
-    job.join(timeout)
-    assert not job.alive
+def _wait(run_id, timeout=90):
+    """Until the run's worker process has ended it."""
+    store = pa.store.RunStore()
+    deadline = time.monotonic() + timeout
+    while store.state(run_id)["status"] in LIVE_STATES:
+        assert time.monotonic() < deadline, store.state(run_id)
+        time.sleep(0.1)
+    return store.state(run_id)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_spare_left():
+    yield
+    launcher.shutdown_spare()
 
 
 def test_explore_renders_with_defaults():
@@ -46,36 +60,55 @@ def test_explore_start_streams_archives_and_exports_a_front_point():
     at.button(key="explore_start").click()
     at.run()
     assert not at.exception, at.exception
-    _wait(at.session_state["explore_worker"])
-    at.run()  # run_every never fires under AppTest: rerun to drain the queue
-    at.run()
+    run_id = at.session_state["explore_run"]
+    state = _wait(run_id)
+    at.run()  # run_every never fires under AppTest: rerun to read the archive
     assert not at.exception, at.exception
-    record = at.session_state["explore_record"]
-    assert len(record.rows) == 40 and record.status == "finished"
-    assert record.store_id is not None
+    assert state["status"] == "finished" and state["iterations"] == 40
+    view = at.session_state["explore_exploration"].views[run_id]
+    assert len(view.history) == 40 and view.status == "finished"
     assert pa.store.RunStore().count() == 1
+    # The worker ran what pa.solve runs: the same iterates, exactly.
+    expected = pa.solve(pa.tasks.get("toy-quadratic"), "wc-mhgd", [0.5, 0.5], steps=40, metrics_every=5, device="cpu")
+    assert view.history.objectives[-1].tolist() == expected.objectives.tolist()
     # The chosen front point's JSON export has what reproduces it.
     choice = at.selectbox(key="explore_choice")
     assert choice.value is not None
     data = json.loads(at.session_state["explore_last_export"])
     assert data["reproduce"]["solver"] == "wc-mhgd" and data["reproduce"]["task"] == "toy-quadratic"
+    assert data["reproduce"]["options"]["beta"] > 0  # the resolved options, estimated ones included
     assert len(data["x"]) == 4 and len(data["objectives"]) == 2
 
 
-def test_explore_preference_change_reaches_the_running_solver():
+def test_explore_preference_change_pause_and_stop_reach_the_worker():
     at = _app()
     at.number_input(key="setup_steps").set_value(100_000)
     at.button(key="explore_start").click()
     at.run()
-    worker = at.session_state["explore_worker"]
+    run_id = at.session_state["explore_run"]
+    store = pa.store.RunStore()
     try:
         at.slider(key="explore_pref2_r2").set_value(0.9)
         at.run()
-        version, r = worker.controller.take_preference(0)
-        assert r is not None and r.tolist() == pytest.approx([0.9, 0.1])
+        assert store.control(run_id)["preference"] == pytest.approx([0.9, 0.1])
+        deadline = time.monotonic() + 60
+        while not any(row.get("r1") == pytest.approx(0.9) for _, row in store.rows_since(run_id)):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        at.button(key="explore_pause").click()
+        at.run()
+        assert store.control(run_id)["command"] == "pause"
+        deadline = time.monotonic() + 10
+        while store.state(run_id)["status"] != "paused":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        at.run()
+        assert not at.button(key="explore_resume").disabled
     finally:
-        worker.controller.stop()
-        worker.join(10)
+        at.button(key="explore_stop").click()
+        at.run()
+    state = _wait(run_id, timeout=15)
+    assert state["status"] == "stopped" and "stopped from the page" in state["message"]
 
 
 def test_all_zero_preference_shows_an_inline_error():
@@ -131,8 +164,7 @@ def test_a_data_task_shows_held_out_metrics_of_the_chosen_point():
     at.run()
     at.button(key="explore_start").click()
     at.run()
-    _wait(at.session_state["explore_worker"])
-    at.run()
+    _wait(at.session_state["explore_run"])
     at.run()
     assert not at.exception, at.exception
     assert any("Held-out metrics" in m.value and "acc_1" in m.value for m in at.markdown)

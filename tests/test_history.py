@@ -1,0 +1,75 @@
+"""A page's memory for a run is bounded however long the run: History and RunView with a fake 10^6-step run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pareto_app.history import History
+from ui.exploration import READ_PER_TICK, Exploration, RunView
+
+
+def fake_rows(start: int, stop: int, change_every: int = 100_000) -> list[dict]:
+    rows = []
+    for k in range(start, stop):
+        r1 = 0.5 + 0.4 * ((k // change_every) % 2)
+        rows.append({"step": k, "f1": 1.0 / (k + 1), "f2": 1.0 - 1.0 / (k + 1), "w1": 0.5, "w2": 0.5, "r1": r1,
+                     "r2": 1 - r1, "constraint_violation": 1e-3, "stationarity": float("nan") if k % 10 else 1.0 / (k + 1),
+                     "kkt_residual": float("nan"), "direction_norm": 0.1, "elapsed": k * 1e-3,
+                     "preference_changed": k > 0 and k % change_every == 0, "oracle_total": 10 * k, "oracle_hvp": 5 * k})
+    return rows
+
+
+def test_history_keeps_named_arrays_and_the_newest_rows():
+    h = History(S=2, capacity=100)
+    h.extend(fake_rows(0, 50))
+    assert len(h) == 50 and h.objectives.shape == (50, 2) and h.preference.shape == (50, 2)
+    assert h.step.tolist() == list(range(50))
+    assert h.last["oracle_hvp"] == 5 * 49
+    frame = h.frame()
+    assert list(frame["f1"]) == list(h.objectives[:, 0]) and frame["preference_changed"].dtype == bool
+
+
+def test_history_stays_bounded_for_a_million_steps_and_keeps_what_the_charts_need():
+    h = History(S=2, capacity=4000)
+    for start in range(0, 1_000_000, 50_000):
+        h.extend(fake_rows(start, start + 50_000))
+        assert len(h) <= 4000
+    assert h.seen == 1_000_000
+    assert h.step[0] == 0 and h.step[-1] == 999_999
+    assert np.all(np.diff(h.step) > 0)
+    assert h.changes == list(range(100_000, 1_000_000, 100_000))  # every preference change kept
+    assert np.all(np.diff(h.step[-1000:]) == 1)  # the newest rows dense
+    assert np.isfinite(h.stationarity).sum() > 50  # metric rows survive the thinning
+    with pytest.raises(AttributeError, match="fields"):
+        h.nonsense  # noqa: B018
+
+
+class FakeArchive:
+    """The part of RunStore a RunView reads, over a fake run of `n` iterates (made on demand)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def rows_since(self, run_id, seq=0, limit=None):
+        stop = min(self.n, seq + (limit or self.n))
+        return [(k + 1, row) for k, row in zip(range(seq, stop), fake_rows(seq, stop))]
+
+    def state(self, run_id):
+        return {"status": "running", "message": "", "progress": 0.5}
+
+    def control(self, run_id):
+        return {"command": "run"}
+
+
+def test_a_page_watching_a_million_step_run_keeps_a_bounded_number_of_points():
+    archive = FakeArchive(1_000_000)
+    view = RunView(7, {"task": "toy-quadratic", "solver": "wc-mhgd", "preference": [0.5, 0.5]}, History(2, 4000))
+    ticks = 0
+    while view.refresh(archive):
+        ticks += 1
+        assert len(view.history) <= 4000
+    assert ticks == 1_000_000 // READ_PER_TICK and view.history.seen == 1_000_000
+    exploration = Exploration(views={7: view})
+    assert len(exploration.points("toy-quadratic")) <= 4000
+    assert len(exploration.front("toy-quadratic")) <= 4000

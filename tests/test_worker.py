@@ -1,0 +1,200 @@
+"""Runs in worker processes with the archive as the bus: results, control, crashes, resume, idle limit."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import pareto_app as pa
+from pareto_app import launcher
+from pareto_app.api import Run, prepare
+from pareto_app.runspec import RunSpec
+from pareto_app.store import LIVE_STATES, RunStore, _process_alive
+from pareto_app.termination import Termination
+from pareto_app.worker import ArchiveControl, LiveWriter, RunStopped
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_spare_left():
+    yield
+    launcher.shutdown_spare()
+
+
+@pytest.fixture
+def store(tmp_path):
+    return RunStore(tmp_path / "runs.db")
+
+
+def spec(steps=100_000, **changes) -> RunSpec:
+    base = dict(task="toy-quadratic", solver="wc-mhgd", preference=[0.5, 0.5], device="cpu", metrics_every=5,
+                termination=Termination(steps=steps))
+    return RunSpec(**{**base, **changes})
+
+
+def wait_for(probe, what, timeout=60.0, interval=0.02):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(interval)
+
+
+def wait_ended(store, run_id, timeout=90.0):
+    wait_for(lambda: store.state(run_id)["status"] not in LIVE_STATES, f"run {run_id} to end", timeout)
+    return store.state(run_id)
+
+
+def test_a_worker_run_equals_the_library_run_exactly(store):
+    run_id = launcher.start(store, spec(steps=60), num_objectives=2)
+    state = wait_ended(store, run_id)
+    assert state["status"] == "finished" and state["iterations"] == 60 and state["progress"] == 1.0
+    assert state["pid"] is None and state["heartbeat"] is None
+    archived = store.load(run_id)
+    expected = pa.solve(pa.tasks.get("toy-quadratic"), "wc-mhgd", [0.5, 0.5], steps=60, metrics_every=5, device="cpu")
+    assert archived.objectives.tolist() == expected.objectives.tolist()
+    assert torch.equal(archived.x, expected.x.double()) and torch.equal(archived.y, expected.y.double())
+    assert archived.history["f1"].tolist() == expected.history["f1"].tolist()
+    assert archived.options["beta"] == expected.options["beta"]  # resolved options reach the archive
+    # Every iterate's x and y is kept for a small problem.
+    x, y = store.point(run_id, 30)
+    assert x.shape == (4,) and y.shape == (6,)
+
+
+def test_pause_resume_steer_and_stop_reach_a_running_worker_quickly(store):
+    run_id = launcher.start(store, spec(), num_objectives=2)
+    wait_for(lambda: store.state(run_id)["iterations"] >= 20, "iterates")
+    clicked = time.monotonic()
+    store.command(run_id, "pause")
+    wait_for(lambda: store.state(run_id)["status"] == "paused", "paused")
+    assert time.monotonic() - clicked < 2.0  # CI is noisy; measured here: ~0.03 s
+    frozen = store.state(run_id)["iterations"]
+    time.sleep(0.6)
+    assert store.state(run_id)["iterations"] == frozen
+    store.command(run_id, "run")
+    wait_for(lambda: store.state(run_id)["iterations"] > frozen, "steps after resume")
+    store.steer(run_id, [0.9, 0.1])
+    wait_for(lambda: any(row["preference_changed"] and row["r1"] == pytest.approx(0.9)
+                         for _, row in store.rows_since(run_id)), "the new preference")
+    clicked = time.monotonic()
+    store.command(run_id, "stop")
+    state = wait_ended(store, run_id)
+    assert time.monotonic() - clicked < 3.0
+    assert state["status"] == "stopped" and state["message"] == "stopped from the page"
+    result = store.load(run_id)
+    assert result.status == "stopped" and len(result.history) == state["iterations"]
+    assert result.preference == pytest.approx([0.9, 0.1])
+
+
+def test_a_killed_worker_leaves_an_interrupted_run_that_resumes_to_the_same_end(store):
+    steps = 400
+    run_id = launcher.start(store, spec(steps=steps), num_objectives=2)
+    wait_for(lambda: store.last_checkpoint(run_id) is not None and store.state(run_id)["iterations"] > 50,
+             "a checkpoint")
+    pid = store.state(run_id)["pid"]
+    os.kill(pid, signal.SIGKILL)
+    killed = time.time()
+    wait_for(lambda: not _process_alive(pid), "the worker to die")
+    assert store.reap() == [run_id]
+    state = store.state(run_id)
+    assert state["status"] == "interrupted" and "resume" in state["message"]
+    # Written up to at most a flush interval before the kill: nothing older than 1 s is lost.
+    rows = store.rows_since(run_id)
+    assert rows and state["iterations"] == len(rows)
+    assert killed - store.state(run_id)["heartbeat"] <= 1.0
+    partial = store.load(run_id)  # an interrupted run still loads, with its iterates so far
+    assert partial.status == "interrupted" and len(partial.history) == len(rows)
+    checkpoint_step, _ = store.last_checkpoint(run_id)
+    launcher.resume(store, run_id)
+    state = wait_ended(store, run_id)
+    assert state["status"] == "finished"
+    history = store.load(run_id).history
+    assert history["step"].tolist() == list(range(steps))  # continued from the checkpoint, no gap, no repeat
+    expected = pa.solve(pa.tasks.get("toy-quadratic"), "wc-mhgd", [0.5, 0.5], steps=steps, metrics_every=5,
+                        device="cpu")
+    np.testing.assert_allclose(store.load(run_id).objectives, expected.objectives, rtol=0, atol=1e-12)
+    assert checkpoint_step < steps - 1
+
+
+def test_a_run_nobody_watches_stops_after_its_idle_limit_paused_or_not(store):
+    running = launcher.start(store, spec(idle_limit=3.0), num_objectives=2)
+    paused = launcher.start(store, spec(idle_limit=3.0), num_objectives=2)
+
+    def watched_and_started():
+        for run_id in (running, paused):
+            store.watch(run_id)  # as a page does on every tick, until the tab closes
+        return store.state(paused)["iterations"] > 0
+
+    wait_for(watched_and_started, "the second run to start")
+    store.command(paused, "pause")
+    wait_for(lambda: store.state(paused)["status"] == "paused", "the pause")
+    pids = [wait_for(lambda i=i: store.state(i)["pid"], "pid") for i in (running, paused)]
+    for run_id in (running, paused):
+        state = wait_ended(store, run_id, timeout=30)
+        assert state["status"] == "stopped" and "idle limit" in state["message"]
+        assert store.load(run_id).status == "stopped"  # archived, not lost
+    wait_for(lambda: not any(_process_alive(pid) for pid in pids), "the workers to exit", timeout=15)
+
+
+def test_a_worker_that_cannot_run_marks_its_run_failed_with_the_reason(store):
+    bad = launcher.start(store, spec(task="no-such-task"), num_objectives=2)
+    state = wait_ended(store, bad)
+    assert state["status"] == "failed" and "no-such-task" in state["message"]
+    assert "Traceback" not in state["message"]
+
+
+def test_resume_refuses_a_live_run_and_a_run_without_checkpoint(store):
+    run_id = store.create(spec().to_dict(), num_objectives=2)
+    with pytest.raises(ValueError, match="queued"):
+        launcher.resume(store, run_id)
+    store.finish(run_id, None, "interrupted")
+    with pytest.raises(ValueError, match="no checkpoint"):
+        launcher.resume(store, run_id)
+
+
+@pytest.mark.parametrize("task,solver", [
+    ("toy-quadratic", "wc-mhgd"), ("toy-quadratic", "mgda"), ("toy-quadratic", "linear"), ("toy-quadratic", "moml"),
+    ("toy-quadratic", "moco"), ("toy-quadratic", "forum"), ("toy-quadratic", "wc-mhgd-stochastic"),
+    ("toy-llgc", "wc-penalty"),
+])
+def test_a_checkpoint_continues_every_solver_exactly(task, solver):
+    problem = pa.tasks.get(task)
+    options = {"hypergrad": "neumann"} if solver == "wc-mhgd" else {}
+    full = list(Run(prepare(problem, solver, [0.7, 0.3], "cpu", options), 40, 0, None, 10))
+    first = Run(prepare(problem, solver, [0.7, 0.3], "cpu", options), 40, 0, None, 10)
+    for _, _ in zip(range(20), first):
+        pass
+    buffer = io.BytesIO()
+    torch.save(first.checkpoint(), buffer)
+    buffer.seek(0)
+    saved = torch.load(buffer, weights_only=True)  # plain tensors and numbers: no code runs on load
+    rest = list(Run(prepare(problem, solver, [0.7, 0.3], "cpu", options), 40, 0, None, 10, resume=saved))
+    assert [it.step for it in rest] == list(range(20, 40))
+    assert rest[-1].objectives.tolist() == full[-1].objectives.tolist()
+    assert rest[-1].oracle_calls == full[-1].oracle_calls
+
+
+def test_a_stop_reaches_a_step_between_its_oracle_calls(store):
+    run_id = store.create(spec().to_dict(), num_objectives=2)
+    control = ArchiveControl(store, run_id, None, LiveWriter(store, run_id, spec()))
+    control.poll()  # nothing asked: goes on
+    store.command(run_id, "stop")
+    time.sleep(0.06)  # the control row is read at most every 0.05 s
+    with pytest.raises(RunStopped, match="stopped from the page"):
+        control.poll()
+
+
+def test_a_diverging_worker_run_stops_itself_and_keeps_its_last_good_iterate(store):
+    run_id = launcher.start(store, spec(steps=300, options={"beta": 50.0}), num_objectives=2)
+    state = wait_ended(store, run_id)
+    assert state["status"] == "diverged" and "step size" in state["message"]
+    result = store.load(run_id)
+    assert result.status == "diverged" and np.all(np.isfinite(result.objectives))
+    assert result.history["step"].iloc[-1] == len(result.history) - 1
