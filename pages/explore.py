@@ -126,16 +126,18 @@ def live() -> None:
     if len(history) == 0:
         created = store.state(current.run_id)["created"]
         waited = time.time() - _timestamp(created)
-        st.progress(0.0, text=f"{current.label} · {current.shown_status} · starting: building the task and estimating "
-                              f"step sizes ({waited:.0f} s)")
+        st.progress(0.0)
+        st.markdown(f"**{current.label}** · {current.shown_status} · starting: building the task and estimating "
+                    f"step sizes ({waited:.0f} s)")
         return
     last = history.last
     oracle = ", ".join(f"{k[len('oracle_'):]} {int(v)}" for k, v in last.items()
                        if k.startswith("oracle_") and k != "oracle_total")
     steps = current.steps
-    st.progress(current.progress, text=f"**{current.label}** · {current.shown_status} · step "
-                f"**{int(last['step']) + 1}**{'' if steps is None else f' / {steps}'} · {_rate(history)}")
-    st.caption(f"oracle calls: {oracle} · weights: " + ", ".join(
+    st.progress(current.progress)
+    st.markdown(f"**{current.label}** · {current.shown_status} · step **{int(last['step']) + 1}**"
+                f"{'' if steps is None else f' / {steps}'} · {_rate(history)} · oracle calls: {oracle}")
+    st.caption("weights: " + ", ".join(
         f"{labels[s] if s < len(labels) else f'f{s + 1}'} {history.weights[-1, s]:.3f}" for s in range(history.S)))
     if current.task != setup.task:
         st.caption(f"this run is on {current.task}; choose that task in the sidebar to steer it and to see its front")
