@@ -127,8 +127,8 @@ def live() -> None:
         created = store.state(current.run_id)["created"]
         waited = time.time() - _timestamp(created)
         st.progress(0.0)
-        st.markdown(f"**{current.label}** · {current.shown_status} · starting: building the task and estimating "
-                    f"step sizes ({waited:.0f} s)")
+        st.markdown(f"**{current.label}** · {current.shown_status} · starting: "
+                    f"{current.message or 'waiting for a worker process'} · {waited:.0f} s")
         return
     last = history.last
     oracle = ", ".join(f"{k[len('oracle_'):]} {int(v)}" for k, v in last.items()

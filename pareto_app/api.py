@@ -98,6 +98,7 @@ class Run:
         self.controller, self.metrics_every = controller, metrics_every
         self.options: dict[str, Any] = dict(run.options)
         self.resume = resume
+        self.oracles: Oracles | None = None  # the solver's counted oracles, once the run has started
         self._state: Any = None
         self._next = 0  # the step the state is ready for
         self._r = run.preference
@@ -109,7 +110,7 @@ class Run:
         steps, controller = self.steps, self.controller
         torch.manual_seed(self.seed)
         self._generator = generator = torch.Generator().manual_seed(self.seed)
-        oracles = Oracles(problem)
+        oracles = self.oracles = Oracles(problem)
         measure = Oracles(problem)  # metrics cost oracle calls too, but not the solver's
         oracles.poll = measure.poll = getattr(controller, "poll", None)
         if controller is not None:

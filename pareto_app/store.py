@@ -349,7 +349,8 @@ class RunStore:
         return json.loads(row[0])
 
     def append(self, run_id: int, rows: list[dict[str, Any]], points: list[tuple[bytes, bytes] | None], *,
-               status: str, progress: float, pid: int | None = None, preference: list[float] | None = None) -> None:
+               status: str, progress: float, pid: int | None = None, preference: list[float] | None = None,
+               message: str | None = None) -> None:
         """The worker's periodic write: new iterate rows (with their x, y where kept) and a heartbeat."""
         with self._write() as conn:
             conn.executemany(
@@ -358,6 +359,8 @@ class RunStore:
             sets = {"status": status, "heartbeat": _now(), "progress": float(progress)}
             if pid is not None:
                 sets["pid"] = pid
+            if message is not None:
+                sets["message"] = message
             if rows:
                 last = rows[-1]
                 S = sum(1 for k in last if k.startswith("f") and k[1:].isdigit())

@@ -70,8 +70,14 @@ class LiveWriter:
         """Write what is buffered; a checkpoint too when one is due (or `checkpoint`)."""
         if status is not None:
             self.status = status
+        message = None
+        if self.last is None and self.runner is not None and self.runner.oracles is not None:
+            # Before the first step: the solver reads its step sizes off the problem (power iterations).
+            message = f"estimating step sizes ({self.runner.oracles.counts.total} oracle calls so far)"
+        elif self.rows and len(self.rows) == self.rows[-1]["step"] + 1:
+            message = ""
         self.store.append(self.run_id, self.rows, self.points, status=self.status, progress=self.progress,
-                          pid=os.getpid())
+                          pid=os.getpid(), message=message)
         self.rows, self.points = [], []
         now = time.monotonic()
         self._flushed = now
@@ -251,7 +257,7 @@ def execute(db: str | Path, run_id: int, resume: bool = False) -> str:
     try:
         spec = RunSpec.from_dict(store.spec(run_id))
         store.watch(run_id)  # the idle limit counts from when the run starts, not from when it was asked for
-        store.append(run_id, [], [], status="running", progress=0.0, pid=os.getpid())
+        store.append(run_id, [], [], status="running", progress=0.0, pid=os.getpid(), message="building the task")
         problem = tasks.get(spec.task, device=spec.device, **spec.task_params)
         if spec.kind == "sweep":
             return run_sweep(store, run_id, spec, problem)

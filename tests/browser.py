@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -78,9 +79,78 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(10)
 
 
+@dataclass
+class Server:
+    """A Streamlit server of this repository: where it answers, its process, its archive and log."""
+
+    url: str
+    proc: subprocess.Popen
+    workdir: Path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def db(self) -> Path:
+        return self.workdir / "runs.db"
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / "server.log"
+
+    def threads(self) -> int:
+        """How many threads the server process has now (Linux)."""
+        return len(os.listdir(f"/proc/{self.pid}/task"))
+
+
+def pid_alive(pid: int | None) -> bool:
+    """Whether process `pid` is running (a zombie, ended but not yet collected, is not)."""
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def stop_workers(db: Path, timeout: float = 15.0) -> None:
+    """Ask every live run of the archive at `db` to stop, wait for their workers, kill what is left.
+
+    Worker processes lead their own sessions and outlive the server: a test must not leave one burning."""
+    if not db.exists():
+        return
+    from pareto_app.store import LIVE_STATES, RunStore
+
+    store = RunStore(db)
+    runs = store.list()
+    pids: list[int] = []
+    for run_id in runs.loc[runs["status"].isin(LIVE_STATES), "id"]:
+        with contextlib.suppress(KeyError, ValueError):
+            state = store.state(int(run_id))
+            store.command(int(run_id), "stop")
+            if state["pid"] is not None:
+                pids.append(int(state["pid"]))
+    deadline = time.monotonic() + timeout
+    while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in pids:
+        if pid_alive(pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+
 @contextlib.contextmanager
-def streamlit_server(workdir: Path, timeout: float = 90.0, attempts: int = 3) -> Iterator[str]:
-    """Serve app.py with the archive at `workdir`/runs.db; yields the base URL, kills the server after.
+def serve(workdir: Path, timeout: float = 90.0, attempts: int = 3) -> Iterator[Server]:
+    """Serve app.py with the archive at `workdir`/runs.db; yields the Server, ends it (and the runs'
+    workers) after.
 
     A free port can be taken by someone else between choosing and binding it: then try another."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -110,9 +180,19 @@ def streamlit_server(workdir: Path, timeout: float = 90.0, attempts: int = 3) ->
             _stop(proc)
             raise
     try:
-        yield url
+        yield Server(url, proc, workdir)
     finally:
-        _stop(proc)
+        try:
+            stop_workers(workdir / "runs.db")
+        finally:
+            _stop(proc)
+
+
+@contextlib.contextmanager
+def streamlit_server(workdir: Path, timeout: float = 90.0, attempts: int = 3) -> Iterator[str]:
+    """`serve`, yielding only the base URL."""
+    with serve(workdir, timeout, attempts) as server:
+        yield server.url
 
 
 # --- the browser --------------------------------------------------------------------------------------------
@@ -201,16 +281,23 @@ def _live_texts(page: Page, testid: str) -> list[str]:
                         ).all_inner_texts()
 
 
-STATUS = re.compile(r"^run (?P<run>\d+): (?P<solver>\S+) · (?P<state>\w+) · step (?P<step>\d+)(?: / (?P<steps>\d+))?")
-WEIGHTS = re.compile(r"^weights: f1 (?P<w1>[-\d.e]+), f2 (?P<w2>[-\d.e]+)")
+# "run #7: wc-mhgd · running · step 42 / 100000 · 123 it/s · oracle calls: ..." (the state may also be
+# "pausing…", "stopping…", "resuming…"; a run with no iterate yet shows no step).
+STATUS = re.compile(r"^run #(?P<run>\d+): (?P<solver>\S+) · (?P<state>[^·]+?) · "
+                    r"(?:step (?P<step>\d+)(?: / (?P<steps>\d+))?|starting)")
+WEIGHTS = re.compile(r"^weights: (?P<pairs>.+)$")
 
 
-def status(page: Page) -> dict[str, Any] | None:
-    """The Explore page's status line, "run 1: wc-mhgd · running · step 42 / 100000 · ...", parsed."""
+def status(page: Page, starting: bool = False) -> dict[str, Any] | None:
+    """The Explore page's status line, "run #7: wc-mhgd · running · step 42 / 100000 · ...", parsed.
+
+    A run that has no iterate yet ("... · starting: building the task ...") counts only with `starting`
+    (its step is then None)."""
     for text in _live_texts(page, "stMarkdownContainer"):
         m = STATUS.match(text.strip())
-        if m:
-            return {"run": int(m["run"]), "solver": m["solver"], "state": m["state"], "step": int(m["step"]),
+        if m and (m["step"] is not None or starting):
+            return {"run": int(m["run"]), "solver": m["solver"], "state": m["state"],
+                    "step": int(m["step"]) if m["step"] else None,
                     "steps": int(m["steps"]) if m["steps"] else None, "text": text.strip()}
     return None
 
@@ -220,16 +307,19 @@ def current_status(page: Page, timeout: float = 15.0) -> dict[str, Any]:
     return wait_until(lambda: status(page), "the status line", timeout, page=page)
 
 
-def weights(page: Page) -> tuple[float, float] | None:
-    """The Explore page's caption "weights: f1 a, f2 b" as (a, b)."""
+def weights(page: Page) -> tuple[float, ...] | None:
+    """The Explore page's caption "weights: f1 a, f2 b[, f3 c]" as (a, b[, c])."""
     for text in _live_texts(page, "stCaptionContainer"):
         m = WEIGHTS.match(text.strip())
         if m:
-            return float(m["w1"]), float(m["w2"])
+            try:
+                return tuple(float(pair.rsplit(" ", 1)[1]) for pair in m["pairs"].split(", "))
+            except (IndexError, ValueError):
+                continue
     return None
 
 
-def current_weights(page: Page, timeout: float = 15.0) -> tuple[float, float]:
+def current_weights(page: Page, timeout: float = 15.0) -> tuple[float, ...]:
     return wait_until(lambda: weights(page), "the weights caption", timeout, page=page)
 
 
@@ -341,13 +431,16 @@ def full_page_screenshot(page: Page, path: Path, charts: tuple[str, ...] = (), s
         page.set_viewport_size(size)
 
 
+ENDED = ("finished", "stopped", "interrupted", "diverged", "failed")
+
+
 def stop_if_running(page: Page, timeout: float = 15.0) -> None:
     """Press Stop on the Explore page if a run is going and wait for it to end (best effort, for teardowns)."""
     with contextlib.suppress(Exception):
         stop = button(page, "explore_stop")
         if stop.count() and stop.first.is_enabled():
             stop.first.click(timeout=5_000)
-            wait_until(lambda: (s := status(page)) and s["state"] != "running", "the run to stop", timeout, page=page)
+            wait_until(lambda: (s := status(page)) and s["state"] in ENDED, "the run to stop", timeout, page=page)
 
 
 def read_json(path: str | Path) -> Any:

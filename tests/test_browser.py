@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import re
-from types import SimpleNamespace
 
 import pytest
 
@@ -29,10 +28,10 @@ from tests.browser import (
     read_json,
     select_options,
     select_value,
+    serve,
     set_number,
     status,
     stop_if_running,
-    streamlit_server,
     trace_lengths,
     wait_until,
     weights,
@@ -50,8 +49,8 @@ CHART = "explore_objective_space"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("browser-app")
-    with streamlit_server(workdir) as url:
-        yield SimpleNamespace(url=url, db=workdir / "runs.db", log=workdir / "server.log")
+    with serve(workdir) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -108,10 +107,11 @@ def wait_preference(page, r1: float) -> None:
     page.get_by_text(f"r = ({r1:.3f}, {1 - r1:.3f})").first.wait_for(timeout=30_000)
 
 
-def test_live_charts_gain_points_while_a_run_streams(new_tab):
+def test_live_charts_gain_points_while_a_run_streams(new_tab, server):
     page = new_tab()
     first = start_run(page, LONG)
-    assert first["run"] == 1 and first["solver"] == "wc-mhgd", first
+    assert first["solver"] == "wc-mhgd", first
+    assert RunStore(server.db).state(first["run"])["status"] in ("queued", "running"), first  # an archive id
     # The objective-space chart's trajectory, read from the Plotly figure in the DOM.
     n0 = wait_until(lambda: trace_lengths(page, CHART).get("trajectory", 0), "a trajectory on the chart", 60, page=page)
     s0 = current_status(page)["step"]
@@ -131,7 +131,7 @@ def test_live_charts_gain_points_while_a_run_streams(new_tab):
 
 def test_moving_the_preference_steers_the_running_solver_then_stop(new_tab):
     page = new_tab()
-    start_run(page, LONG)
+    started = start_run(page, LONG)
     # r = (0.5, 0.5): the weights settle near 1/2 each.
     w = wait_until(lambda: (w := weights(page)) and abs(w[0] - 0.5) < 0.05 and w, "weights near 0.5/0.5", 60, page=page)
     assert w[0] + w[1] == pytest.approx(1, abs=2e-3)
@@ -140,11 +140,11 @@ def test_moving_the_preference_steers_the_running_solver_then_stop(new_tab):
     w = wait_until(lambda: (w := weights(page)) and w[0] > 0.6 and w, "the weights to move toward f1", 60, page=page)
     assert w[0] + w[1] == pytest.approx(1, abs=2e-3)
     now = current_status(page)
-    assert now["state"] == "running" and now["run"] == 1, now  # steered, not restarted
+    assert now["state"] == "running" and now["run"] == started["run"], now  # steered, not restarted
     button(page, "explore_stop").click()
     stopped = wait_until(lambda: (s := status(page)) and s["state"] == "stopped" and s, "the status to say stopped", 60,
                          page=page)
-    assert stopped["run"] == 1 and stopped["step"] < LONG
+    assert stopped["run"] == started["run"] and stopped["step"] < LONG
     assert button(page, "explore_start").is_enabled()
 
 
@@ -161,13 +161,13 @@ def test_clicking_a_front_point_chooses_it_and_its_json_downloads(new_tab):
     points = wait_until(lambda: markers(page, CHART, FRONT), "the front's markers on the chart", 30, page=page)
     chosen = select_value(page, "explore_choice")
     # Aim at a front point that is not already chosen and stands clear of every other marker.
-    candidates = [p for p in points if not chosen.startswith(f"run {p['custom'][0]} · step {p['custom'][1]} ·")]
+    candidates = [p for p in points if not chosen.startswith(f"run #{p['custom'][0]} · step {p['custom'][1]} ·")]
     target = max(candidates, key=lambda p: p["gap"])
     assert target["gap"] > 8, f"no front point stands clear of the others: {points}"
     run, step = (int(v) for v in target["custom"])
     page.mouse.click(target["x"], target["y"])
-    shown = wait_until(lambda: (v := select_value(page, "explore_choice")).startswith(f"run {run} · step {step} ·") and v,
-                       f"the Front point selectbox to show run {run} · step {step} (clicked at {target})", 20, page=page)
+    shown = wait_until(lambda: (v := select_value(page, "explore_choice")).startswith(f"run #{run} · step {step} ·") and v,
+                       f"the Front point selectbox to show run #{run} · step {step} (clicked at {target})", 20, page=page)
     assert f"F = ({target['fx']:.4g}, {target['fy']:.4g})" in shown
     # The selectbox changes first; the point's details and downloads below it come later in the same script run.
     page.get_by_text(f"f1: {target['fx']:.6g}", exact=True).first.wait_for(timeout=30_000)
@@ -233,7 +233,7 @@ def test_two_tabs_run_and_steer_separately(new_tab):
     move_slider(a, "PageUp", 3)
     wait_preference(a, 0.8)
     run_a, run_b = start_run(a, LONG), start_run(b, LONG)
-    assert run_a["run"] == 1 and run_b["run"] == 1  # each session numbers its own runs
+    assert run_a["run"] != run_b["run"]  # two runs of the archive, one per session
     wait_preference(b, 0.5)
     wait_until(lambda: (w := weights(a)) and w[0] > 0.6, "tab A's weights toward f1", 60, page=a)
     wait_until(lambda: (w := weights(b)) and abs(w[0] - 0.5) < 0.05, "tab B's weights near 1/2", 60, page=b)
@@ -244,12 +244,12 @@ def test_two_tabs_run_and_steer_separately(new_tab):
     w_b = current_weights(b)
     assert abs(w_b[0] - 0.5) < 0.05, f"tab B's weights moved with tab A's slider: {w_b}"
     wait_preference(b, 0.5)
-    assert current_status(b)["run"] == 1 and current_status(a)["run"] == 1
+    assert current_status(b)["run"] == run_b["run"] and current_status(a)["run"] == run_a["run"]
 
     button(a, "explore_stop").click()
     wait_until(lambda: (s := status(a)) and s["state"] == "stopped", "tab A to stop", 60, page=a)
     b0 = current_status(b)
     assert b0["state"] == "running", b0
     b1 = wait_until(lambda: (s := status(b)) and s["step"] > b0["step"] and s, "tab B to keep stepping", 30, page=b)
-    assert b1["state"] == "running" and b1["run"] == 1
+    assert b1["state"] == "running" and b1["run"] == run_b["run"]
     assert current_status(a)["state"] == "stopped"
