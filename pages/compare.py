@@ -84,7 +84,12 @@ def _views(children: list[dict]) -> dict[int, RunView]:
     for child in children:
         run_id = int(child["id"])
         if run_id in settled:
-            continue
+            view = views[run_id]
+            if (child["status"], child["iterations"]) == (view.status, view.history.seen):
+                continue
+            # Resumed from the Runs page: its rows after the checkpoint were replaced; read it afresh.
+            settled.discard(run_id)
+            del views[run_id]
         try:
             if run_id not in views:
                 views[run_id] = open_view(store, run_id)

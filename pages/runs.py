@@ -91,19 +91,21 @@ def _open_in_explore(target: int) -> None:
         st.info(f"Run #{target} is set for the Explore page: open it from the navigation.")
 
 
-def _loaded(target: int) -> Result:
-    # An ended run does not change: keep the last one loaded rather than decode it on every rerun.
+def _loaded(target: int, seen: tuple[str, int]) -> Result:
+    # An ended run changes only when resumed (its status and iterations tell): keep the last one
+    # loaded rather than decode it on every rerun.
     cached = st.session_state.get("runs_loaded")
-    if cached is None or cached[0] != target:
-        cached = (target, store.load(target))
+    if cached is None or cached[0] != (target, seen):
+        cached = ((target, seen), store.load(target))
         st.session_state["runs_loaded"] = cached
     return cached[1]
 
 
 def _view(target: int) -> RunView:
-    # A live run is read on from where the last tick left off (only its new rows).
+    # A live run is read on from where the last tick left off (only its new rows). A resumed run
+    # lost the rows after its checkpoint, which a view kept from before holds: read it afresh.
     view: RunView | None = st.session_state.get("runs_view")
-    if view is None or view.run_id != target:
+    if view is None or view.run_id != target or not view.live:
         view = open_view(store, target)
         st.session_state["runs_view"] = view
     else:
@@ -170,7 +172,7 @@ def details() -> None:
             objectives = view.history.objectives[-1] if len(view.history) else np.array([])
             _describe(frame, objectives, view.history.S)
         else:
-            result = _loaded(run_id)
+            result = _loaded(run_id, (current["status"], current["iterations"]))
             objectives = np.asarray(result.objectives, dtype=float).ravel()
             _describe(result.history, objectives, len(objectives))
             d1, d2, d3 = st.columns(3)

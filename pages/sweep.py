@@ -31,6 +31,10 @@ store = archive()
 launcher.warm()  # a worker process ready before the first Run sweep
 sweep = parent_state(store, "sweep_run")
 running = is_live(sweep)
+if st.session_state.get("sweep_summaries_of") != st.session_state.get("sweep_run"):
+    # Summaries are of one sweep's runs: start afresh when the page shows another sweep (or none).
+    st.session_state["sweep_summaries"] = {}
+    st.session_state["sweep_summaries_of"] = st.session_state.get("sweep_run")
 
 st.title("Sweep")
 st.caption("One run per preference; the non-dominated results trace the front.")
@@ -69,14 +73,15 @@ with b2:
 def _summaries(children: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     """Preference, final objectives and status of each child that has ended, read once each.
 
-    An ended run does not change, so its summary is kept in the session: a tick loads only
-    the runs that ended since the last one.
+    An ended run does not change (unless resumed from the Runs page: its status and iterations
+    tell), so its summary is kept in the session and a tick loads only the runs that ended since.
     """
     known: dict[int, dict[str, Any]] = st.session_state.setdefault("sweep_summaries", {})
     for child in children:
-        if is_live(child) or child["id"] in known:
+        seen = (child["status"], child["iterations"])
+        if is_live(child) or known.get(child["id"], {}).get("seen") == seen:
             continue
-        summary: dict[str, Any] = {"status": child["status"], "message": child["message"] or ""}
+        summary: dict[str, Any] = {"status": child["status"], "message": child["message"] or "", "seen": seen}
         try:
             result = store.load(int(child["id"]))
             summary.update(preference=[float(v) for v in result.preference],
@@ -87,11 +92,12 @@ def _summaries(children: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     return known
 
 
-def _chosen_result(run_id: int) -> Result:
-    # The exports of the chosen run are rebuilt on every tick: keep its Result, not reload it.
+def _chosen_result(run_id: int, seen: tuple[str, int]) -> Result:
+    # The exports of the chosen run are rebuilt on every tick: keep its Result (keyed by what
+    # would change it), not reload it.
     cached = st.session_state.get("sweep_loaded")
-    if cached is None or cached[0] != run_id:
-        cached = (run_id, store.load(run_id))
+    if cached is None or cached[0] != (run_id, seen):
+        cached = ((run_id, seen), store.load(run_id))
         st.session_state["sweep_loaded"] = cached
     return cached[1]
 
@@ -132,7 +138,7 @@ def progress() -> None:
     progress_bar(store, state, children, total, "runs")
     end_notice(state)
     summaries = _summaries(children)
-    ended = [child["id"] for child in children if child["id"] in summaries]
+    ended = [child["id"] for child in children if child["id"] in summaries and not is_live(child)]
     trouble = [i for i in ended if summaries[i]["status"] not in ("finished", "stopped")]
     for i in trouble:
         st.warning(f"run #{i} {summaries[i]['status']}: {summaries[i]['message']}")
@@ -163,7 +169,7 @@ def progress() -> None:
         f"r = ({', '.join(f'{v:.2f}' for v in R[position[i]])}) → F = ({', '.join(f'{v:.4g}' for v in F[position[i]])})"
         f" · run #{i}" + ("  ★ front" if mask[position[i]] else "")))
     try:
-        result = _chosen_result(int(choice))
+        result = _chosen_result(int(choice), summaries[choice]["seen"])
     except KeyError as err:  # deleted from the Runs page meanwhile
         st.error(str(err))
         return
@@ -178,13 +184,4 @@ def progress() -> None:
                        mime="application/octet-stream", key="sweep_dl_pt", disabled=as_torch is None)
 
 
-def _forget_other_sweeps() -> None:
-    # Summaries are per sweep: drop them when the page shows another one.
-    current = st.session_state.get("sweep_run")
-    if st.session_state.get("sweep_summaries_of") != current:
-        st.session_state["sweep_summaries"] = {}
-        st.session_state["sweep_summaries_of"] = current
-
-
-_forget_other_sweeps()
 progress()

@@ -9,6 +9,7 @@ import pandas as pd
 
 from .api import Diverged, stream
 from .problem import Problem
+from .termination import Termination
 
 BUDGETS = ("oracle", "time")
 
@@ -28,6 +29,7 @@ def compare(problem: Problem, solvers: Sequence[str | tuple[str, dict[str, Any]]
         raise ValueError(f"budget={budget!r} must be positive")
     if len(solvers) == 0:
         raise ValueError("compare needs at least one solver")
+    termination = Termination(oracle_budget=budget) if by == "oracle" else Termination(wall_time=budget)
     runs = [(s, {}) if isinstance(s, str) else (s[0], dict(s[1])) for s in solvers]
     out: dict[str, pd.DataFrame] = {}
     for i, (name, options) in enumerate(runs):
@@ -37,8 +39,7 @@ def compare(problem: Problem, solvers: Sequence[str | tuple[str, dict[str, Any]]
             for it in stream(problem, name, preference, steps=None, seed=seed, device=device,
                              metrics_every=metrics_every, **options):
                 rows.append(it.row())
-                spent = rows[-1]["oracle_total"] if by == "oracle" else it.elapsed
-                if spent >= budget:
+                if termination.reached(it.step + 1, rows[-1]["oracle_total"], it.elapsed):
                     break
         except Diverged as err:
             status = f"diverged: {err}"

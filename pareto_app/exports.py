@@ -9,10 +9,9 @@ import math
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
-from .result import Result, _jsonable
+from .result import Result, _jsonable, history_records
 
 
 def _strict(value: Any) -> Any:
@@ -26,12 +25,6 @@ def _strict(value: Any) -> Any:
     return value
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    # Full-precision records (to_json would round to 10 digits); NaN becomes None.
-    cleaned = frame.astype(object).where(frame.notna(), None)
-    return _jsonable(cleaned.to_dict(orient="records"))
-
-
 def export_json(result: Result) -> bytes:
     """The whole run as UTF-8 JSON (Result.to_dict, history at full precision; NaN as null).
 
@@ -40,7 +33,6 @@ def export_json(result: Result) -> bytes:
     """
     data = result.to_dict()
     data["task_params"] = _jsonable(result.task_params)
-    data["history"] = _records(result.history)
     return json.dumps(_strict(data), indent=1, allow_nan=False, default=str).encode()
 
 
@@ -50,7 +42,8 @@ def export_csv(result: Result) -> bytes:
 
 
 def export_torch(result: Result) -> bytes:
-    """A torch file: {"x", "y"} as tensors plus everything else of Result.to_dict (load with weights_only=False)."""
+    """A torch file: {"x", "y"} as tensors plus everything else of Result.to_dict (tensors and plain data:
+    `torch.load(..., weights_only=True)` reads it)."""
     data = result.to_dict()
     data.update(x=result.x.detach().cpu().clone(), y=result.y.detach().cpu().clone())
     buffer = io.BytesIO()
@@ -74,7 +67,7 @@ def export_point(result: Result, step: int) -> dict[str, Any]:
         span = f"{int(history['step'].min())}..{int(history['step'].max())}" if len(history) else "none"
         raise KeyError(f"step {step!r} is not in this run's history (recorded steps: {span})")
     position = int(matches[-1])
-    row = _records(history.iloc[[position]])[0]
+    row = history_records(history.iloc[[position]])[0]
     S = len(np.asarray(result.objectives).ravel())
 
     def vector(prefix: str) -> list[float | None]:

@@ -97,22 +97,21 @@ class Result:
             "x": self.x.detach().double().cpu().tolist(),
             "y": self.y.detach().double().cpu().tolist(),
             "metadata": _jsonable(self.metadata),
-            "history": json.loads(self.history.to_json(orient="records")),
+            "history": history_records(self.history),
         }
 
     def save(self, path: str | Path) -> Path:
-        """Save by suffix: `.json` (everything), `.csv` (the history), `.pt` (x, y and metadata)."""
+        """Save by suffix: `.json` (everything), `.csv` (the history), `.pt` (x, y and everything else).
+
+        The same bytes as the app's downloads (`pareto_app.exports`), floats at full precision.
+        """
+        from .exports import export_csv, export_json, export_torch
+
         path = Path(path)
-        if path.suffix == ".json":
-            path.write_text(json.dumps(self.to_dict(), indent=1))
-        elif path.suffix == ".csv":
-            self.history.to_csv(path, index=False)
-        elif path.suffix == ".pt":
-            data = self.to_dict()
-            data.update(x=self.x.detach().cpu(), y=self.y.detach().cpu())
-            torch.save(data, path)
-        else:
+        writers = {".json": export_json, ".csv": export_csv, ".pt": export_torch}
+        if path.suffix not in writers:
             raise ValueError(f"cannot save a result as {path.suffix!r}; accepted: .json, .csv, .pt")
+        path.write_bytes(writers[path.suffix](self))
         return path
 
     @classmethod
@@ -137,8 +136,15 @@ class Result:
         if path.suffix == ".json":
             return cls.from_dict(json.loads(path.read_text()))
         if path.suffix == ".pt":
-            return cls.from_dict(torch.load(path, weights_only=False))
+            # Tensors and plain data only: loading never runs code from the file.
+            return cls.from_dict(torch.load(path, weights_only=True))
         raise ValueError(f"cannot load a result from {path.suffix!r}; accepted: .json, .pt")
+
+
+def history_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The history as one dict per row at full precision (to_json would round to 10 digits); NaN is None."""
+    cleaned = frame.astype(object).where(frame.notna(), None)
+    return _jsonable(cleaned.to_dict(orient="records"))
 
 
 def _jsonable(value: Any) -> Any:

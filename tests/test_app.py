@@ -170,3 +170,18 @@ def test_a_data_task_shows_held_out_metrics_of_the_chosen_point():
     assert any("Held-out metrics" in m.value and "acc_1" in m.value for m in at.markdown)
     data = json.loads(at.session_state["explore_last_export"])
     assert 0.0 <= data["held_out"]["acc_1"] <= 1.0
+
+
+def test_an_archive_that_cannot_be_opened_is_named_and_the_app_runs_on_a_temporary_one(tmp_path, monkeypatch):
+    broken = tmp_path / "not-a-db.db"
+    broken.write_bytes(b"this is not a sqlite database, not at all" * 100)
+    monkeypatch.setenv("PARETO_APP_DB", str(broken))
+    at = _app()
+    assert not at.exception, at.exception
+    warning = " ".join(w.value for w in at.warning)
+    assert str(broken) in warning and "temporary archive" in warning and "PARETO_APP_DB" in warning
+    at.number_input(key="setup_steps").set_value(5)
+    at.button(key="explore_start").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert at.session_state["explore_run"] >= 1  # the run went to the temporary archive

@@ -275,6 +275,14 @@ def test_a_sweep_lists_its_runs_and_offers_them_to_explore(store):
     at.run()
     assert not at.exception, at.exception
     assert at.session_state["explore_run"] == children[1]
+    # Deleting the sweep (confirmed) deletes its runs with it.
+    at.button(key="runs_delete").click()
+    at.run()
+    assert any("and its 2 run(s)" in w.value for w in at.warning)
+    at.button(key="runs_delete_confirm").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert store.count() == 0
 
 
 def test_resume_continues_an_interrupted_run_from_its_checkpoint(store):
@@ -302,6 +310,7 @@ def test_resume_continues_an_interrupted_run_from_its_checkpoint(store):
     # The resumed run continues its history: steps carry on from the checkpoint, none repeated.
     steps = [row["step"] for _, row in store.rows_since(run_id)]
     assert steps == list(range(len(steps)))
+    assert at.get("progress"), "a live run shows its progress"
     at.button(key="runs_stop").click()
     at.run()
     assert not at.exception, at.exception

@@ -79,8 +79,5 @@ def cancel_button(store: RunStore, state: dict[str, Any] | None, key: str) -> No
     if not is_live(state):
         return
     if st.button("Cancel", key=key, help="stop the run going on now and the ones not started"):
-        try:
-            store.command(int(state["id"]), "stop")
-        except KeyError as err:  # deleted meanwhile
-            st.error(str(err))
+        store.command(int(state["id"]), "stop")
         st.rerun()
