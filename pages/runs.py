@@ -148,7 +148,8 @@ def details() -> None:
         return
     if live and not is_live(current):
         st.rerun()  # it ended: redraw the whole page, whose buttons depend on it
-    header = f"**{current['solver']}** on **{current['task']}** · {kind} · status **{current['status']}**"
+    what = {"sweep": " · a sweep", "compare": " · a comparison"}.get(kind, "")
+    header = f"**{current['solver']}** on **{current['task']}**{what} · status **{current['status']}**"
     if current["label"]:
         header += f" · label {current['label']}"
     if current["parent"] is not None:

@@ -19,6 +19,8 @@ from pareto_app.store import LIVE_STATES, RunStore, _process_alive
 from pareto_app.termination import Termination
 from pareto_app.worker import ArchiveControl, LiveWriter, RunStopped
 
+from .conftest import cuda_params
+
 
 @pytest.fixture(scope="module", autouse=True)
 def no_spare_left():
@@ -52,13 +54,15 @@ def wait_ended(store, run_id, timeout=90.0):
     return store.state(run_id)
 
 
-def test_a_worker_run_equals_the_library_run_exactly(store):
-    run_id = launcher.start(store, spec(steps=60), num_objectives=2)
+@pytest.mark.parametrize("device", cuda_params())
+def test_a_worker_run_equals_the_library_run_exactly(store, device):
+    run_id = launcher.start(store, spec(steps=60, device=device), num_objectives=2)
     state = wait_ended(store, run_id)
     assert state["status"] == "finished" and state["iterations"] == 60 and state["progress"] == 1.0
     assert state["pid"] is None and state["heartbeat"] is None
     archived = store.load(run_id)
-    expected = pa.solve(pa.tasks.get("toy-quadratic"), "wc-mhgd", [0.5, 0.5], steps=60, metrics_every=5, device="cpu")
+    expected = pa.solve(pa.tasks.get("toy-quadratic"), "wc-mhgd", [0.5, 0.5], steps=60, metrics_every=5, device=device)
+    assert archived.device == expected.device  # the worker ran on the device it was given
     assert archived.objectives.tolist() == expected.objectives.tolist()
     assert torch.equal(archived.x, expected.x.double()) and torch.equal(archived.y, expected.y.double())
     assert archived.history["f1"].tolist() == expected.history["f1"].tolist()
@@ -93,9 +97,10 @@ def test_pause_resume_steer_and_stop_reach_a_running_worker_quickly(store):
     assert result.preference == pytest.approx([0.9, 0.1])
 
 
-def test_a_killed_worker_leaves_an_interrupted_run_that_resumes_to_the_same_end(store):
+@pytest.mark.parametrize("device", cuda_params())
+def test_a_killed_worker_leaves_an_interrupted_run_that_resumes_to_the_same_end(store, device):
     steps = 400
-    run_id = launcher.start(store, spec(steps=steps), num_objectives=2)
+    run_id = launcher.start(store, spec(steps=steps, device=device), num_objectives=2)
     wait_for(lambda: store.last_checkpoint(run_id) is not None and store.state(run_id)["iterations"] > 50,
              "a checkpoint")
     pid = store.state(run_id)["pid"]
@@ -118,7 +123,7 @@ def test_a_killed_worker_leaves_an_interrupted_run_that_resumes_to_the_same_end(
     history = store.load(run_id).history
     assert history["step"].tolist() == list(range(steps))  # continued from the checkpoint, no gap, no repeat
     expected = pa.solve(pa.tasks.get("toy-quadratic"), "wc-mhgd", [0.5, 0.5], steps=steps, metrics_every=5,
-                        device="cpu")
+                        device=device)
     np.testing.assert_allclose(store.load(run_id).objectives, expected.objectives, rtol=0, atol=1e-12)
     assert checkpoint_step < steps - 1
 
