@@ -17,7 +17,7 @@ from pareto_app.runspec import RunSpec
 from pareto_app.termination import Termination
 from ui.charts import metric_lines, objective_space, thin, weights_chart
 from ui.exploration import Exploration, RunView, point_payload
-from ui.preference import preference_widget
+from ui.preference import preference_widget, show_preference
 from ui.setup import Setup, analytic_front, current_setup
 from ui.store import archive, archive_problem, exports
 
@@ -49,6 +49,14 @@ problem = setup.problem
 labels = problem.labels if problem is not None else ["f1", "f2"]
 S = problem.num_objectives if problem is not None else 2
 watching_other_task = view is not None and (view.task != setup.task or view.history.S != S)
+
+if view is not None and st.session_state.get("explore_adopted") != view.run_id:
+    # A run opened here from the Runs page: the widget takes up the run's preference, so the page
+    # does not steer it to whatever the widget held before.
+    st.session_state["explore_adopted"] = view.run_id
+    shown = view.history.preference[-1] if len(view.history) else view.spec.get("preference")
+    if shown is not None and len(shown) == S and not watching_other_task:
+        st.session_state["explore_sent"] = show_preference(S, f"explore_pref{S}", shown)
 
 left, right = st.columns([1, 2])
 with left:
@@ -86,7 +94,7 @@ if start and preference is not None and problem is not None:
                    metrics_every=setup.metrics_every, termination=Termination(steps=setup.steps),
                    idle_limit=setup.idle_limit)
     run_id = launcher.start(store, spec, num_objectives=S)
-    st.session_state["explore_run"] = run_id
+    st.session_state["explore_run"] = st.session_state["explore_adopted"] = run_id
     st.session_state["explore_sent"] = list(preference)
     exploration.watch(store, run_id)
     st.rerun()

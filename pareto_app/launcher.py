@@ -71,16 +71,20 @@ def start(store: RunStore, spec: RunSpec, *, num_objectives: int, label: str = "
 
 
 def resume(store: RunStore, run_id: int) -> None:
-    """Continue an interrupted or stopped run from its last checkpoint, in a new worker process."""
+    """Continue an interrupted or stopped run in a new worker process: a single run from its last
+    checkpoint; a sweep or comparison from its first child that had not finished."""
     state = store.state(run_id)
     if state["status"] in ("queued", "running", "paused"):
         raise ValueError(f"run {run_id} is {state['status']}; only an interrupted or stopped run can be resumed")
-    if state["spec"] is None or state["spec"].get("kind", "run") != "run":
-        raise ValueError(f"run {run_id} cannot be resumed: it was not run by a worker as a single run")
-    checkpoint = store.last_checkpoint(run_id)
-    if checkpoint is None:
-        raise ValueError(f"run {run_id} has no checkpoint to resume from (it ended before its first one)")
-    store.rewind(run_id, checkpoint[0])
+    if state["spec"] is None:
+        raise ValueError(f"run {run_id} cannot be resumed: it was saved whole, not run by a worker")
+    if state["spec"].get("kind", "run") == "run":
+        checkpoint = store.last_checkpoint(run_id)
+        if checkpoint is None:
+            raise ValueError(f"run {run_id} has no checkpoint to resume from (it ended before its first one)")
+        store.rewind(run_id, checkpoint[0])
+    else:
+        store.rewind(run_id, -1)  # a group keeps no iterates of its own: this only queues it again
     _hand(run_id, store, "resume")
 
 

@@ -110,8 +110,9 @@ CREATE TABLE control (
 
 # A run in one of these states has (or had, if it crashed) a worker writing it.
 LIVE_STATES = ("queued", "running", "paused")
-# A live run whose worker has not written for this long, or whose process is gone, was interrupted.
-STALE_AFTER_S = 30.0
+# A live run that no worker process has taken for this long was interrupted (a worker imports torch
+# first, which takes seconds on a loaded machine).
+STALE_AFTER_S = 120.0
 
 _METRICS = ("stationarity", "kkt_residual", "constraint_violation")
 _LIST_COLUMNS = ("id", "created", "label", "task", "solver", "status", "message", "steps", "iterations", "seed",
@@ -306,13 +307,21 @@ class RunStore:
             history=pd.DataFrame(rows), device=str(spec.get("device", "cpu")), metadata={"run_id": run_id})
 
     def delete(self, run_id: int) -> None:
-        """Remove run `run_id` from the archive. KeyError if there is no such run."""
+        """Remove run `run_id` from the archive, with the runs of a sweep or comparison.
+
+        KeyError if there is no such run; ValueError if it is still live (stop it first).
+        """
         with self._write() as conn:
-            cursor = conn.execute("DELETE FROM runs WHERE id = ?", (_check_id(run_id),))
-            if cursor.rowcount == 0:
+            row = conn.execute("SELECT status FROM runs WHERE id = ?", (_check_id(run_id),)).fetchone()
+            if row is None:
                 raise KeyError(self._missing(run_id))
-            for table in ("iterates", "checkpoints", "control"):
-                conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (int(run_id),))
+            if row[0] in LIVE_STATES:
+                raise ValueError(f"run {run_id} is {row[0]}: stop it before deleting it")
+            ids = [int(run_id), *(int(r[0]) for r in conn.execute("SELECT id FROM runs WHERE parent = ?", (int(run_id),)))]
+            for i in ids:
+                conn.execute("DELETE FROM runs WHERE id = ?", (i,))
+                for table in ("iterates", "checkpoints", "control"):
+                    conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (i,))
 
     # -- live runs: the worker writes, the pages read and steer ---------------------------------
 
@@ -408,10 +417,11 @@ class RunStore:
         return None if row is None else (int(row[0]), bytes(row[1]))
 
     def rewind(self, run_id: int, step: int) -> None:
-        """Forget the iterates after `step` (a resumed run continues from its checkpoint at `step`)."""
+        """Forget the iterates after `step` (a resumed run continues from its checkpoint at `step`; -1: all)
+        and queue the run again."""
         with self._write() as conn:
             cursor = conn.execute("DELETE FROM iterates WHERE run_id = ? AND step > ?", (_check_id(run_id), int(step)))
-            conn.execute("UPDATE runs SET iterations = iterations - ?, status = 'queued', message = '', "
+            conn.execute("UPDATE runs SET iterations = iterations - ?, status = 'queued', message = '', pid = NULL, "
                          "heartbeat = ?, payload = X'' WHERE id = ?", (cursor.rowcount, _now(), int(run_id)))
             conn.execute("UPDATE control SET command = 'run', watched = ? WHERE run_id = ?", (_now(), int(run_id)))
 
@@ -480,13 +490,18 @@ class RunStore:
             conn.execute("UPDATE control SET watched = ? WHERE run_id = ?", (_now(), _check_id(run_id)))
 
     def reap(self, stale_after: float = STALE_AFTER_S) -> list[int]:
-        """Mark live runs whose worker is gone (process dead, or silent for `stale_after` s) interrupted."""
+        """Mark live runs whose worker is gone interrupted; their ids.
+
+        A run whose worker process is alive is not interrupted, however long since its last
+        write (a sweep writes between its runs only). A run with no worker yet is interrupted
+        once `stale_after` seconds pass without one taking it.
+        """
         marks = ", ".join("?" * len(LIVE_STATES))
         with self._read() as conn:
             live = conn.execute(f"SELECT id, pid, heartbeat FROM runs WHERE status IN ({marks})", LIVE_STATES).fetchall()
         now = _now()
         gone = [int(i) for i, pid, beat in live
-                if (pid is not None and not _process_alive(int(pid))) or beat is None or now - beat > stale_after]
+                if (not _worker_alive(int(pid)) if pid is not None else beat is None or now - beat > stale_after)]
         if gone:
             with self._write() as conn:
                 conn.executemany(
@@ -602,6 +617,17 @@ def _finite(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
+
+
+def _worker_alive(pid: int) -> bool:
+    """Whether `pid` is a running pareto-app worker (not a zombie, not another program that got the pid)."""
+    if not _process_alive(pid):
+        return False
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"pareto_app" in f.read()
+    except OSError:
+        return True  # no /proc here: trust the pid
 
 
 def _process_alive(pid: int) -> bool:

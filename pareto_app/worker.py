@@ -210,41 +210,36 @@ def run_live(store: RunStore, run_id: int, spec: RunSpec, problem: Any, *, resum
     return status
 
 
-def run_sweep(store: RunStore, run_id: int, spec: RunSpec, problem: Any) -> str:
-    """One child run per preference, one after another; the sweep's progress is runs done / runs."""
-    preferences = spec.preferences or []
+def run_group(store: RunStore, run_id: int, spec: RunSpec, problem: Any) -> str:
+    """A sweep (one child run per preference) or a comparison (one per solver), one after another.
+
+    The group's progress is children done / children. Run again (resumed), it skips the children
+    that finished, resumes an interrupted or stopped one from its checkpoint, and goes on.
+    """
+    if spec.kind == "sweep":
+        children = [(spec.child(preference=list(r)), f"sweep {run_id} · {i + 1}")
+                    for i, r in enumerate(spec.preferences or [])]
+    else:
+        children = [(spec.child(solver=solver, options=dict(options)), f"compare {run_id} · {solver}")
+                    for solver, options in spec.arms or []]
     writer = LiveWriter(store, run_id, spec)
     control = ArchiveControl(store, run_id, spec.idle_limit, writer)
-    done = {i for i, child in enumerate(store.children(run_id)) if store.state(child)["status"] in ("finished",)}
-    for i, r in enumerate(preferences):
+    made = store.children(run_id)  # made in order: child i runs children[i]
+    for i, (child, label) in enumerate(children):
         if control.stopped:
             break
-        if i in done:
-            continue
-        child = spec.child(preference=list(r))
-        child_id = store.create(child.to_dict(), num_objectives=problem.num_objectives, label=f"sweep {run_id} · {i + 1}",
-                                parent=run_id)
-        run_live(store, child_id, child, problem, parent=run_id)
-        writer.progress = (i + 1) / len(preferences)
-        writer.flush()
-    status = "stopped" if control.reason else "finished"
-    store.finish(run_id, None, status, control.reason)
-    return status
-
-
-def run_compare(store: RunStore, run_id: int, spec: RunSpec, problem: Any) -> str:
-    """One child run per solver, each until the shared budget; the comparison's progress is arms done."""
-    arms = spec.arms or []
-    writer = LiveWriter(store, run_id, spec)
-    control = ArchiveControl(store, run_id, spec.idle_limit, writer)
-    for i, (solver, options) in enumerate(arms):
-        if control.stopped:
-            break
-        child = spec.child(solver=solver, options=dict(options))
-        child_id = store.create(child.to_dict(), num_objectives=problem.num_objectives, label=f"compare {run_id} · {solver}",
-                                parent=run_id)
-        run_live(store, child_id, child, problem, parent=run_id)
-        writer.progress = (i + 1) / len(arms)
+        resume = False
+        if i < len(made):
+            child_id = made[i]
+            if store.state(child_id)["status"] == "finished":
+                continue
+            checkpoint = store.last_checkpoint(child_id)
+            resume = checkpoint is not None
+            store.rewind(child_id, checkpoint[0] if resume else -1)
+        else:
+            child_id = store.create(child.to_dict(), num_objectives=problem.num_objectives, label=label, parent=run_id)
+        run_live(store, child_id, child, problem, resume=resume, parent=run_id)
+        writer.progress = (i + 1) / len(children)
         writer.flush()
     status = "stopped" if control.reason else "finished"
     store.finish(run_id, None, status, control.reason)
@@ -259,10 +254,8 @@ def execute(db: str | Path, run_id: int, resume: bool = False) -> str:
         store.watch(run_id)  # the idle limit counts from when the run starts, not from when it was asked for
         store.append(run_id, [], [], status="running", progress=0.0, pid=os.getpid(), message="building the task")
         problem = tasks.get(spec.task, device=spec.device, **spec.task_params)
-        if spec.kind == "sweep":
-            return run_sweep(store, run_id, spec, problem)
-        if spec.kind == "compare":
-            return run_compare(store, run_id, spec, problem)
+        if spec.kind in ("sweep", "compare"):
+            return run_group(store, run_id, spec, problem)
         return run_live(store, run_id, spec, problem, resume=resume)
     except Exception as err:  # noqa: BLE001 - a worker that cannot run says why in its run's row
         message = str(err) if isinstance(err, (ValueError, KeyError)) else f"{type(err).__name__}: {err}"

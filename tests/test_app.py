@@ -8,7 +8,9 @@ from streamlit.testing.v1 import AppTest
 
 import pareto_app as pa
 from pareto_app import launcher
+from pareto_app.runspec import RunSpec
 from pareto_app.store import LIVE_STATES
+from pareto_app.termination import Termination
 
 
 @pytest.fixture(autouse=True)
@@ -185,3 +187,25 @@ def test_an_archive_that_cannot_be_opened_is_named_and_the_app_runs_on_a_tempora
     at.run()
     assert not at.exception, at.exception
     assert at.session_state["explore_run"] >= 1  # the run went to the temporary archive
+
+
+def test_a_run_opened_in_explore_keeps_its_preference_and_is_watched():
+    store = pa.store.RunStore()
+    spec = RunSpec(task="toy-quadratic", preference=[0.8, 0.2], device="cpu", termination=Termination(steps=100_000))
+    run_id = launcher.start(store, spec, num_objectives=2)
+    try:
+        at = AppTest.from_file("../pages/explore.py", default_timeout=60)
+        at.session_state["explore_run"] = run_id  # what the Runs page's "Open in Explore" does
+        at.run()
+        assert not at.exception, at.exception
+        assert not at.warning, [w.value for w in at.warning]
+        assert at.slider(key="explore_pref2_r2").value == pytest.approx(0.8)
+        at.run()
+        assert store.control(run_id)["version"] == 0  # opening it did not steer it
+        assert not at.button(key="explore_stop").disabled  # and it can be stopped from here
+        at.slider(key="explore_pref2_r2").set_value(0.3)
+        at.run()
+        assert store.control(run_id)["preference"] == pytest.approx([0.3, 0.7])
+    finally:
+        store.command(run_id, "stop")
+    assert _wait(run_id, timeout=30)["status"] == "stopped"

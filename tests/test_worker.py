@@ -203,3 +203,35 @@ def test_a_diverging_worker_run_stops_itself_and_keeps_its_last_good_iterate(sto
     result = store.load(run_id)
     assert result.status == "diverged" and np.all(np.isfinite(result.objectives))
     assert result.history["step"].iloc[-1] == len(result.history) - 1
+
+
+def test_a_live_worker_is_never_taken_for_interrupted_and_a_live_run_is_not_deleted(store):
+    run_id = launcher.start(store, spec(), num_objectives=2)
+    wait_for(lambda: store.state(run_id)["iterations"] > 0, "iterates")
+    with pytest.raises(ValueError, match="stop it before deleting"):
+        store.delete(run_id)
+    assert store.reap(stale_after=0.0) == []  # silent for a while (a sweep between its runs) but alive
+    store.command(run_id, "stop")
+    wait_ended(store, run_id)
+    store.delete(run_id)
+    assert store.count() == 0 and store.rows_since(run_id) == []
+
+
+def test_a_sweep_whose_worker_died_resumes_its_unfinished_runs(store):
+    sweep = spec(steps=150, kind="sweep", preferences=[[0.9, 0.1], [0.5, 0.5], [0.1, 0.9]])
+    run_id = launcher.start(store, sweep, num_objectives=2)
+    wait_for(lambda: len(store.children(run_id)) == 2 and store.last_checkpoint(store.children(run_id)[1]),
+             "the second run's first checkpoint")
+    os.kill(store.state(run_id)["pid"], signal.SIGKILL)
+    wait_for(lambda: run_id in store.reap() or store.state(run_id)["status"] == "interrupted",
+             "the sweep to be found interrupted")
+    first, second = store.children(run_id)
+    assert store.state(first)["status"] == "finished" and store.state(second)["status"] == "interrupted"
+    launcher.resume(store, run_id)
+    assert wait_ended(store, run_id)["status"] == "finished"
+    children = store.children(run_id)
+    assert len(children) == 3  # the interrupted run was resumed, not run again beside itself
+    for child, r in zip(children, sweep.preferences):
+        result = store.load(child)
+        assert result.status == "finished" and result.history["step"].tolist() == list(range(150))
+        assert result.preference == pytest.approx(r)

@@ -57,14 +57,15 @@ class RunView:
 
     def refresh(self, store: RunStore) -> int:
         """Read what is new in the archive; the number of new rows."""
+        # The state first: rows a worker writes before it ends are then all read below.
+        state = store.state(self.run_id)
+        self.status, self.message, self.progress = state["status"], state["message"] or "", float(state["progress"])
+        self.command = store.control(self.run_id)["command"]
         rows = store.rows_since(self.run_id, self.seq, limit=READ_PER_TICK)
         if rows:
             self.seq = rows[-1][0]
             self.history.extend(row for _, row in rows)
         self.behind = len(rows) == READ_PER_TICK
-        state = store.state(self.run_id)
-        self.status, self.message, self.progress = state["status"], state["message"] or "", float(state["progress"])
-        self.command = store.control(self.run_id)["command"]
         return len(rows)
 
     @property

@@ -59,3 +59,22 @@ def preference_widget(S: int, labels: Sequence[str], prefix: str) -> np.ndarray 
         return None
     st.caption("r = (" + ", ".join(f"{v:.3f}" for v in r) + ")  (normalised to the simplex)")
     return r
+
+
+def show_preference(S: int, prefix: str, preference: Sequence[float]) -> list[float]:
+    """Set the widget of `preference_widget(S, ..., prefix)` to `preference` (before it is drawn);
+    returns the normalised preference the widget will then give."""
+    r = np.asarray(preference, dtype=float)
+    if S == 2:
+        r1 = float(round(r[0] / r.sum(), 2))
+        st.session_state[f"{prefix}_r2"] = r1
+        raw = [r1, 1.0 - r1]
+    elif S == 3:
+        raw = [float(round(v, 4)) for v in r]
+        for s in range(3):
+            st.session_state[f"{prefix}_r3_{s}"] = raw[s]
+    else:
+        raw = [float(round(v, 2)) for v in r]
+        for s in range(S):
+            st.session_state[f"{prefix}_rn_{s}"] = raw[s]
+    return [float(v) for v in normalize_preference(raw, S)]
