@@ -12,8 +12,10 @@ from .controller import Controller
 from .indicators import hypervolume, nondominated
 from .problem import Minibatches, Problem
 from .result import Iterate, Result
+from .runspec import RunSpec
+from .termination import Termination
 
 __all__ = [
-    "Controller", "Diverged", "compare", "Iterate", "Minibatches", "Problem", "Result", "Sweep", "hypervolume",
-    "nondominated", "solve", "solvers", "store", "stream", "sweep", "tasks",
+    "Controller", "Diverged", "compare", "Iterate", "Minibatches", "Problem", "Result", "RunSpec", "Sweep",
+    "Termination", "hypervolume", "nondominated", "solve", "solvers", "store", "stream", "sweep", "tasks",
 ]
