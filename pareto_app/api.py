@@ -104,6 +104,7 @@ class Run:
         self._r = run.preference
         self._first: np.ndarray | None = None
         self._elapsed = 0.0
+        self._seen = 0  # the controller's preference version the run has taken up
 
     def __iter__(self) -> Iterator[Iterate]:
         problem, algo, r = self.prepared.problem, self.prepared.solver, self.prepared.preference
@@ -125,7 +126,7 @@ class Run:
             state, k, r = self._restore(problem, algo, oracles, generator)
             start -= self._elapsed
         self._state, self._next, self._r = state, k, r
-        seen = 0
+        seen = self._seen
         first = self._first
         last: Iterate | None = None
         while steps is None or k < steps:
@@ -167,7 +168,7 @@ class Run:
                 direction_norm=out.direction_norm, oracle_calls=oracles.counts.as_dict(),
                 elapsed=time.perf_counter() - start, preference_changed=changed,
             )
-            self._state, self._next, self._r, self._elapsed = state, k + 1, r, last.elapsed
+            self._state, self._next, self._r, self._elapsed, self._seen = state, k + 1, r, last.elapsed, seen
             yield last
             k += 1
 
@@ -192,7 +193,7 @@ class Run:
             "options": json.dumps(_jsonable(state.options), default=str),
             "oracle_calls": state.oracles.counts.as_dict(), "preference": [float(v) for v in self._r],
             "elapsed": self._elapsed, "first": None if self._first is None else [float(v) for v in self._first],
-            "rng": self._generator.get_state(), "torch_rng": torch.get_rng_state(),
+            "rng": self._generator.get_state(), "torch_rng": torch.get_rng_state(), "seen": self._seen,
         }
 
     def _restore(self, problem: Problem, algo: solvers.Solver, oracles: Oracles,
@@ -218,6 +219,7 @@ class Run:
         torch.set_rng_state(saved["torch_rng"])
         self.options = {k: v for k, v in options.items() if k != "steps"}
         self._elapsed = float(saved["elapsed"])
+        self._seen = int(saved.get("seen", 0))
         self._first = None if saved["first"] is None else np.asarray(saved["first"], dtype=float)
         return state, int(saved["next_step"]), r
 

@@ -58,11 +58,11 @@ class LiveWriter:
 
     def add(self, it: Iterate) -> None:
         self.last = it
-        self.rows.append(it.row())
+        row = it.row()
+        self.rows.append(row)
         self.keep_points = it.x.numel() + it.y.numel() <= KEEP_POINTS_UP_TO
         self.points.append((_blob(it.x), _blob(it.y)) if self.keep_points else None)
-        term = self.spec.termination
-        self.progress = term.progress(it.step + 1, it.row()["oracle_total"], it.elapsed)
+        self.progress = self.spec.termination.progress(it.step + 1, row["oracle_total"], it.elapsed)
         if time.monotonic() - self._flushed >= FLUSH_EVERY_S:
             self.flush()
 
@@ -190,7 +190,7 @@ def run_live(store: RunStore, run_id: int, spec: RunSpec, problem: Any, *, resum
     try:
         for it in runner:
             writer.add(it)
-            if spec.termination.reached(it.step + 1, it.row()["oracle_total"], it.elapsed):
+            if spec.termination.reached(it.step + 1, sum(it.oracle_calls.values()), it.elapsed):
                 break
         if control.reason:
             status, message = "stopped", control.reason
