@@ -1,10 +1,12 @@
-"""Command line: `python -m pareto_app tasks | solvers | solve ... | bench qp|hvp|iteration`."""
+"""Command line: `python -m pareto_app tasks | solvers | solve ... | bench qp|hvp|iteration|app`."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import runpy
 import sys
+from pathlib import Path
 from typing import Any
 
 from . import solvers, tasks
@@ -82,8 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     p_rep.add_argument("name", help="hyper-cleaning-table | preference-study | cost-scaling | rates")
     p_rep.add_argument("--quick", action="store_true", help="CI-sized settings")
     p_rep.add_argument("--out", default="reports")
-    p_bench = sub.add_parser("bench", help="benchmarks: qp, hvp, iteration")
-    p_bench.add_argument("what", choices=("qp", "hvp", "iteration"))
+    p_bench = sub.add_parser("bench", help="benchmarks: qp, hvp, iteration, app")
+    p_bench.add_argument("what", choices=("qp", "hvp", "iteration", "app"))
+    p_bench.add_argument("--tabs", type=int, nargs="+", default=None, help="bench app: tabs running at once (1 4)")
+    p_bench.add_argument("--steps", type=int, default=None, help="bench app: steps of the timed run (500)")
     args = parser.parse_args(argv)
 
     try:
@@ -119,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
 
             print(f"written: {reproduce(args.name, quick=args.quick, out=args.out)}")
         elif args.command == "bench":
+            if args.what != "app" and (args.tabs is not None or args.steps is not None):
+                raise ValueError("--tabs and --steps are options of `bench app` only")
+            if args.what == "app":
+                return _bench_app(args.tabs, args.steps)
             if args.what == "qp":
                 print_rows("fast simplex QP vs cvxpy, per call (ratio = cvxpy / fast)", bench_qp())
             elif args.what == "hvp":
@@ -131,6 +139,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+def _bench_app(tabs: list[int] | None, steps: int | None) -> int:
+    """tools/bench_app.py of the repository checkout: the app in a browser against the library.
+
+    Run from its file, not imported: it needs Streamlit and Playwright, which the library never imports."""
+    script = Path(__file__).resolve().parent.parent / "tools" / "bench_app.py"
+    if not script.is_file():
+        raise ValueError(f"bench app needs the repository checkout's {script.parent.name}/{script.name} "
+                         f"(not found at {script})")
+    argv = [*(["--tabs", *map(str, tabs)] if tabs else []), *(["--steps", str(steps)] if steps is not None else [])]
+    return int(runpy.run_path(str(script))["main"](argv) or 0)
 
 
 if __name__ == "__main__":

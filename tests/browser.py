@@ -256,8 +256,9 @@ def set_number(page: Page, label: str, value: float) -> None:
 
 
 def button(page: Page, key: str):
-    """The button of a widget with `key=` (Streamlit puts `st-key-<key>` on its container)."""
-    return page.locator(f".st-key-{key} button")
+    """The button of a widget with `key=` (Streamlit puts `st-key-<key>` on its container; the first
+    button in it, since a `help=` adds a second one for its tooltip)."""
+    return page.locator(f".st-key-{key} button").first
 
 
 def select_value(page: Page, key: str) -> str:
@@ -369,6 +370,23 @@ def markers(page: Page, key: str, trace: str) -> list[dict[str, Any]] | None:
     return page.evaluate(_MARKERS_JS, [key, trace])
 
 
+def ternary_markers(page: Page, key: str, trace: int = 0) -> list[dict[str, Any]] | None:
+    """Screen positions (viewport pixels) of the markers of trace `trace` of the ternary chart with `key=`,
+    with their (a, b, c) and point index; None while the chart is not drawn."""
+    return page.evaluate(
+        """([key, trace]) => {
+            const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
+            if (!gd || !gd._fullData || !gd._fullData[trace]) return null;
+            const layer = gd.querySelectorAll('.scatterlayer .trace')[trace];
+            if (!layer) return null;
+            const t = gd._fullData[trace];
+            return Array.from(layer.querySelectorAll('path.point'), (node, i) => {
+                const r = node.getBoundingClientRect();
+                return {i, x: r.left + r.width / 2, y: r.top + r.height / 2, a: t.a[i], b: t.b[i], c: t.c[i]};
+            });
+        }""", [key, trace])
+
+
 def _chart_boxes(page: Page, keys: tuple[str, ...]) -> list[dict[str, float]] | None:
     """Where each chart with these keys is (page pixels), or None while one is missing or mid-redraw."""
     return page.evaluate(
@@ -431,6 +449,122 @@ def full_page_screenshot(page: Page, path: Path, charts: tuple[str, ...] = (), s
         page.set_viewport_size(size)
 
 
+# --- timing what the page shows ----------------------------------------------------------------------------
+# A page that draws a live run can take seconds to answer each Playwright call on a busy machine, so
+# what is timed is recorded inside the page: every 50 ms a watcher reads the status line and the
+# objective-space chart and logs each change with the page's clock (Date.now(), the same clock as
+# Python's time.time()).
+
+_MONITOR_JS = """chart => {
+    if (window.__pareto) return true;
+    const re = /^run #(\\d+): (\\S+) · ([^·]+?) · (?:step (\\d+)(?: \\/ (\\d+))?|starting)/;
+    const m = window.__pareto = {log: [], redraws: [], last: '', sig: ''};
+    const tick = () => {
+        const now = Date.now();
+        for (const el of document.querySelectorAll(
+                "[data-testid='stElementContainer']:not([data-stale='true']) [data-testid='stMarkdownContainer']")) {
+            const g = re.exec(el.innerText.trim());
+            if (!g) continue;
+            const key = `${g[1]}|${g[3]}|${g[4]}`;
+            if (key !== m.last) {
+                m.last = key;
+                m.log.push({t: now, run: +g[1], state: g[3], step: g[4] === undefined ? null : +g[4]});
+                if (m.log.length > 5000) m.log.splice(0, 1000);
+            }
+            break;
+        }
+        const gd = document.querySelector(`.st-key-${chart} .js-plotly-plot`);
+        const t = gd && gd._fullData && gd._fullData.find(d => d.name === 'trajectory');
+        if (t && t.x && t.x.length) {
+            const sig = `${t.x.length}|${t.x[t.x.length - 1]}|${t.y[t.y.length - 1]}`;
+            if (sig !== m.sig) {
+                m.sig = sig;
+                m.redraws.push(now);
+                if (m.redraws.length > 5000) m.redraws.splice(0, 1000);
+            }
+        }
+    };
+    tick();
+    setInterval(tick, 50);
+    return true;
+}"""
+
+
+def install_monitor(page: Page, chart: str = "explore_objective_space") -> None:
+    """Start the in-page watcher of the status line and of `chart`'s trajectory (once per page)."""
+    page.evaluate(_MONITOR_JS, chart)
+
+
+def monitor(page: Page, since: float = 0.0) -> dict[str, Any]:
+    """What the watcher saw: {"now": page time (s), "log": [{t (s), run, state, step}], "redraws": [t (s)]},
+    entries at or after `since` (unix seconds) only."""
+    data = page.evaluate("since => ({now: Date.now(), log: window.__pareto.log.filter(e => e.t >= since),"
+                         " redraws: window.__pareto.redraws.filter(t => t >= since)})", since * 1000)
+    return {"now": data["now"] / 1000, "log": [{**e, "t": e["t"] / 1000} for e in data["log"]],
+            "redraws": [t / 1000 for t in data["redraws"]]}
+
+
+def press(page: Page, key: str) -> float:
+    """Click the button with `key=` from inside the page, in one call; the unix time of the click.
+
+    One round trip to a page that may answer slowly (Playwright's click takes several), and the time
+    is the page's own: what latencies are measured from."""
+    at = page.evaluate("""key => {
+        const b = document.querySelector(`.st-key-${key} button`);
+        if (!b || b.disabled) return null;
+        const t = Date.now();
+        b.click();
+        return t;
+    }""", key)
+    if at is None:
+        raise AssertionError(f"no enabled button {key!r} on the page")
+    return at / 1000
+
+
+def press_until(page: Page, key: str, done: Callable[[], Any], what: str, timeout: float = 120.0,
+                again_after: float = 30.0) -> Any:
+    """Press the button `key` until `done()` (checked every 0.25 s; an exception counts as not yet) is truthy,
+    pressing again when it has not come `again_after` seconds after a press; returns what `done` gave.
+
+    For steps that set up what is measured, not for what is timed: a page busy drawing a live run can
+    take many seconds to answer, or be mid-redraw when pressed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(Exception):
+            press(page, key)
+        pressed = time.monotonic()
+        while time.monotonic() - pressed < again_after:
+            with contextlib.suppress(Exception):
+                if result := done():
+                    return result
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout:.0f} s pressing {key!r} for {what}")
+            time.sleep(0.25)
+
+
+def frozen_after(page: Page, since: float, state: str, hold: float = 1.0, timeout: float = 30.0) -> float:
+    """Seconds from `since` (unix) to the last change of the page's step counter, once the status has
+    read `state` with the counter unchanged for `hold` seconds; AssertionError after `timeout`."""
+    def settled() -> float | None:
+        seen = monitor(page, since - 5)
+        log = seen["log"]
+        if not log or log[-1]["state"] != state or seen["now"] - log[-1]["t"] < hold:
+            return None
+        changes = [e["t"] for e, prev in zip(log[1:], log) if e["t"] >= since and e["step"] != prev["step"]]
+        return max(0.0, changes[-1] - since) if changes else 0.0
+    return wait_until(lambda: (v := settled()) is not None and (v, ), f"the step counter to freeze at {state!r}",
+                      timeout, interval=0.3)[0]
+
+
+def reached_state(page: Page, since: float, states: tuple[str, ...], timeout: float = 30.0) -> float:
+    """Seconds from `since` (unix) until the page's status first read one of `states`."""
+    def seen() -> float | None:
+        hits = [e["t"] for e in monitor(page, since)["log"] if e["state"] in states]
+        return hits[0] - since if hits else None
+    return wait_until(lambda: (v := seen()) is not None and (max(0.0, v), ), f"the status to read {states}",
+                      timeout, interval=0.3)[0]
+
+
 ENDED = ("finished", "stopped", "interrupted", "diverged", "failed")
 
 
@@ -438,8 +572,8 @@ def stop_if_running(page: Page, timeout: float = 15.0) -> None:
     """Press Stop on the Explore page if a run is going and wait for it to end (best effort, for teardowns)."""
     with contextlib.suppress(Exception):
         stop = button(page, "explore_stop")
-        if stop.count() and stop.first.is_enabled():
-            stop.first.click(timeout=5_000)
+        if stop.count() and stop.is_enabled():
+            stop.click(timeout=5_000)
             wait_until(lambda: (s := status(page)) and s["state"] in ENDED, "the run to stop", timeout, page=page)
 
 

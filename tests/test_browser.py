@@ -10,7 +10,10 @@ One server per module (its own temporary run archive), one browser; each test op
 from __future__ import annotations
 
 import math
+import os
 import re
+import signal
+import time
 
 import pytest
 
@@ -20,18 +23,26 @@ from tests.browser import (
     button,
     current_status,
     current_weights,
+    frozen_after,
+    install_monitor,
     launch_chromium,
     markers,
     missing,
+    monitor,
     navigate,
     open_app,
+    pid_alive,
+    press,
+    press_until,
+    reached_state,
     read_json,
     select_options,
     select_value,
     serve,
     set_number,
     status,
-    stop_if_running,
+    stop_workers,
+    ternary_markers,
     trace_lengths,
     wait_until,
     weights,
@@ -44,6 +55,9 @@ LONG = 100_000  # steps: a run that only ends when stopped
 PREFERENCE = "Preference on f1 (the rest on f2)"
 FRONT = "front (click to choose)"
 CHART = "explore_objective_space"
+# A small idle limit, yet above the longest gap between two redraws of a busy page (watching is done by
+# the page's redraws, and on a loaded 2-core machine they come seconds apart: 4 s stopped watched runs).
+IDLE = 10
 
 
 @pytest.fixture(scope="module")
@@ -81,10 +95,9 @@ def new_tab(browser, server):
         return open_app(page, server.url)
 
     yield make
-    for page in pages:  # never leave a 100000-step run burning the CPU
-        stop_if_running(page)
     for context in contexts:
         context.close()
+    stop_workers(server.db)  # never leave a 100000-step run burning the CPU (workers outlive their tabs)
 
 
 def start_run(page, steps: int) -> dict:
@@ -97,10 +110,17 @@ def start_run(page, steps: int) -> dict:
 
 def move_slider(page, key: str, times: int) -> None:
     """Keyboard on the preference slider: PageUp/PageDown move it by 0.1, Home/End to 0/1; one rerun per press."""
-    slider = page.get_by_role("slider", name=PREFERENCE)
-    slider.focus()
+    # Focus it from inside the page, then keys straight to the keyboard: each locator action costs several
+    # round trips to a page that, drawing a live run, may answer each only after seconds.
+    assert page.evaluate("""name => {
+        const slider = Array.from(document.querySelectorAll("input[type='range']"))
+            .find(s => s.getAttribute('aria-label') === name);
+        if (!slider) return false;
+        slider.focus();
+        return document.activeElement === slider;
+    }""", PREFERENCE), "the preference slider is not on the page"
     for _ in range(times):
-        slider.press(key)
+        page.keyboard.press(key)
 
 
 def wait_preference(page, r1: float) -> None:
@@ -141,7 +161,7 @@ def test_moving_the_preference_steers_the_running_solver_then_stop(new_tab):
     assert w[0] + w[1] == pytest.approx(1, abs=2e-3)
     now = current_status(page)
     assert now["state"] == "running" and now["run"] == started["run"], now  # steered, not restarted
-    button(page, "explore_stop").click()
+    wait_until(lambda: press(page, "explore_stop"), "the Stop button", 60, page=page)
     stopped = wait_until(lambda: (s := status(page)) and s["state"] == "stopped" and s, "the status to say stopped", 60,
                          page=page)
     assert stopped["run"] == started["run"] and stopped["step"] < LONG
@@ -188,68 +208,257 @@ def test_clicking_a_front_point_chooses_it_and_its_json_downloads(new_tab):
     assert reproduce["seed"] == 0 and reproduce["steps"] == step + 1
 
 
-def test_sweep_page_traces_a_front_with_its_hypervolume(new_tab):
+def test_sweep_page_traces_a_front_with_its_hypervolume(new_tab, server):
     page = new_tab()
     navigate(page, "Sweep")
     set_number(page, "Steps", 100)
     set_number(page, "How many", 3)
     page.get_by_text("3 preferences · wc-mhgd · 100 steps each").first.wait_for(timeout=20_000)
+    known = set(RunStore(server.db).list()["id"])
     button(page, "sweep_start").click()
+    # One worker runs the three runs one after another; the page redraws the front as each ends.
+    page.get_by_text("3 / 3 runs · finished").first.wait_for(timeout=180_000)
     metric = page.locator("[data-testid='stMetric']", has_text="Hypervolume of the front")
-    metric.wait_for(timeout=120_000)
+    metric.wait_for(timeout=30_000)
     value = float(metric.locator("[data-testid='stMetricValue']").inner_text())
     assert math.isfinite(value) and value > 0
-    lengths = wait_until(lambda: trace_lengths(page, "sweep_front").get("runs (click to choose)"), "the sweep's chart", 30,
-                         page=page)
-    assert lengths == 3
-    assert select_value(page, "sweep_choice").startswith("r = (")
+    lengths = wait_until(lambda: trace_lengths(page, "sweep_front").get("runs (click to choose)") == 3,
+                         "the sweep's chart with its three runs", 30, page=page)
+    assert lengths
+    assert re.match(r"^r = \(.+\) → F = \(.+\) · run #\d+", select_value(page, "sweep_choice"))
+    # In the archive: the sweep and its three runs, all finished.
+    runs = RunStore(server.db).list()
+    new = runs[~runs["id"].isin(known)]
+    parent = new[new["parent"].isna()]
+    assert len(parent) == 1 and parent.iloc[0]["status"] == "finished", new
+    children = new[new["parent"] == parent.iloc[0]["id"]]
+    assert len(children) == 3 and set(children["status"]) == {"finished"}, children
 
 
 def test_runs_page_lists_this_servers_archive(new_tab, server):
-    def archived() -> set[str]:
-        return {f"#{r.id} · {r.solver} · {r.task} · {r.status}" for r in RunStore(server.db).list().itertuples()}
+    def archived() -> dict[int, str]:
+        return {int(r.id): r.status for r in RunStore(server.db).list().itertuples()}
+
+    def listed(labels) -> dict[int, str]:
+        # "#7 · toy-quadratic · wc-mhgd · 2025-01-01 12:00:00 · finished"
+        return {int(m[1]): m[2] for m in (re.match(r"^#(\d+) · .* · (\w+)$", label) for label in labels) if m}
 
     page = new_tab()
-    known = set(RunStore(server.db).list()["id"])
-    start_run(page, 30)
+    mine = start_run(page, 30)["run"]
     wait_until(lambda: (s := status(page)) and s["state"] == "finished", "the 30-step run to finish", 90, page=page)
-    # The page archives a run once it has ended: wait for this one to land before leaving.
-    mine = wait_until(lambda: [r for r in RunStore(server.db).list().itertuples() if r.id not in known and r.steps == 30],
-                      "this run in the archive", 20, page=page)
-    assert len(mine) == 1 and mine[0].status == "finished", mine
-    before = archived()
+    assert archived()[mine] == "finished"
     navigate(page, "Runs")
     page.get_by_text(f"archive: {server.db}").first.wait_for(timeout=20_000)
-    assert select_value(page, "runs_choice") == f"#{mine[0].id} · wc-mhgd · toy-quadratic · finished"
-    # What the page lists is the archive (a run stopped in an earlier test may still be landing in it).
-    options = set(select_options(page, "runs_choice"))
-    assert before <= options <= archived(), (options, before)
+    chosen = select_value(page, "runs_choice")  # the newest run first
+    assert chosen.startswith(f"#{mine} · toy-quadratic · wc-mhgd · ") and chosen.endswith(" · finished"), chosen
+    # What the page lists is the archive, every run of it (earlier tests' runs have all ended).
+    assert listed(select_options(page, "runs_choice")) == archived()
     assert re.search(r"objectives: \S+, \S+", page.locator("[data-testid='stMain']").inner_text())
 
 
-def test_two_tabs_run_and_steer_separately(new_tab):
+def test_two_tabs_run_and_steer_separately(new_tab, server):
     a = new_tab()
     b = new_tab(beside=a)  # a second tab of the same browser context (same cookies): its own session all the same
     move_slider(a, "PageUp", 3)
     wait_preference(a, 0.8)
-    run_a, run_b = start_run(a, LONG), start_run(b, LONG)
-    assert run_a["run"] != run_b["run"]  # two runs of the archive, one per session
-    wait_preference(b, 0.5)
+    run_a, run_b = start_run(a, LONG)["run"], start_run(b, LONG)["run"]
+    assert run_a != run_b  # two runs of the archive, one per session
+    # Each run follows its own tab's preference: first in the archive (quick to read), then on each page.
+    latest(server.db, run_a, lambda row: row["r1"] == pytest.approx(0.8) and row["w1"] > 0.6, "run A toward f1")
+    latest(server.db, run_b, lambda row: row["r1"] == pytest.approx(0.5) and abs(row["w1"] - 0.5) < 0.05,
+           "run B near 1/2")
     wait_until(lambda: (w := weights(a)) and w[0] > 0.6, "tab A's weights toward f1", 60, page=a)
     wait_until(lambda: (w := weights(b)) and abs(w[0] - 0.5) < 0.05, "tab B's weights near 1/2", 60, page=b)
 
-    move_slider(a, "Home", 1)  # A all the way to f2: 0.8 -> 0 (one key, one rerun)
-    wait_preference(a, 0.0)
+    # A toward f2: 0.8 -> 0 -> 0.1 (two keys, two reruns). Not r1 = 0 itself: there f2's minimum is reached
+    # exactly, r·F ties at 0 and the solver's weights jump to (0.5, 0.5).
+    move_slider(a, "Home", 1)
+    move_slider(a, "PageUp", 1)
+    wait_preference(a, 0.1)
+    latest(server.db, run_a, lambda row: row["r1"] == pytest.approx(0.1) and row["w1"] < 0.4, "run A toward f2")
+    assert RunStore(server.db).rows_since(run_b)[-1][1]["r1"] == pytest.approx(0.5), "tab A's slider steered run B"
     wait_until(lambda: (w := weights(a)) and w[0] < 0.4, "tab A's weights toward f2", 60, page=a)
     w_b = current_weights(b)
     assert abs(w_b[0] - 0.5) < 0.05, f"tab B's weights moved with tab A's slider: {w_b}"
     wait_preference(b, 0.5)
-    assert current_status(b)["run"] == run_b["run"] and current_status(a)["run"] == run_a["run"]
+    assert current_status(b)["run"] == run_b and current_status(a)["run"] == run_a
 
-    button(a, "explore_stop").click()
-    wait_until(lambda: (s := status(a)) and s["state"] == "stopped", "tab A to stop", 60, page=a)
+    press_until(a, "explore_stop", lambda: RunStore(server.db).state(run_a)["status"] == "stopped", "run A to stop")
+    wait_until(lambda: (s := status(a)) and s["state"] == "stopped", "tab A to show it stopped", 60, page=a)
+    assert RunStore(server.db).state(run_b)["status"] == "running"
     b0 = current_status(b)
     assert b0["state"] == "running", b0
     b1 = wait_until(lambda: (s := status(b)) and s["step"] > b0["step"] and s, "tab B to keep stepping", 30, page=b)
-    assert b1["state"] == "running" and b1["run"] == run_b["run"]
-    assert current_status(a)["state"] == "stopped"
+    assert b1["state"] == "running" and b1["run"] == run_b
+
+
+def latest(db, run_id: int, check, what: str, timeout: float = 60.0) -> dict:
+    """The newest archived iterate of `run_id`, once `check(row)` holds for it."""
+    store = RunStore(db)
+    return wait_until(lambda: (rows := store.rows_since(run_id)[-1:]) and check(rows[0][1]) and rows[0][1], what,
+                      timeout)
+
+def wait_archived(db, run_id: int, states: tuple[str, ...], timeout: float = 60.0) -> dict:
+    """The archive's record of `run_id` once its status is one of `states`."""
+    store = RunStore(db)
+    return wait_until(lambda: (st := store.state(run_id))["status"] in states and st,
+                      f"run #{run_id} to be {' or '.join(states)} in the archive", timeout)
+
+
+def test_pause_and_stop_take_effect_within_seconds(new_tab, server, capsys):
+    page = new_tab()
+    run_id = start_run(page, LONG)["run"]
+    install_monitor(page)
+    first = current_status(page)["step"]
+    wait_until(lambda: (s := status(page)) and s["state"] == "running" and s["step"] > first, "the run to step", 60,
+               page=page)
+
+    paused_at = press(page, "explore_pause")
+    pause_s = frozen_after(page, paused_at, "paused", hold=1.0, timeout=60)
+    store = RunStore(server.db)
+    held = wait_archived(server.db, run_id, ("paused",), 10)["iterations"]
+    page.wait_for_timeout(1000)
+    assert store.state(run_id)["iterations"] == held, "the worker went on stepping while paused"
+
+    press_until(page, "explore_resume", lambda: store.state(run_id)["status"] == "running", "the run to resume")
+    resumed = current_status(page, 30)["step"]
+    wait_until(lambda: (s := status(page)) and s["state"] == "running" and s["step"] > resumed, "the run to step again",
+               60, page=page)
+    stopped_at = press(page, "explore_stop")
+    stop_s = reached_state(page, stopped_at, ("stopped",), timeout=60)
+    assert wait_archived(server.db, run_id, ("stopped",), 10)["message"] == "stopped from the page"
+    with capsys.disabled():
+        print(f"\n[latency] Pause → step counter frozen: {pause_s:.2f} s; Stop → 'stopped': {stop_s:.2f} s")
+    assert pause_s <= 3.0 and stop_s <= 3.0, (pause_s, stop_s)
+
+
+def test_closed_tabs_stop_their_runs_at_the_idle_limit(new_tab, server, capsys):
+    a = new_tab()
+    b = new_tab(beside=a)
+    threads_before = server.threads()
+    runs = {}
+    for page in (a, b):
+        set_number(page, "Idle limit (s)", IDLE)
+        runs[page] = start_run(page, LONG)["run"]
+    wait_until(lambda: press(b, "explore_pause"), "tab B's Pause button", 60, page=b)
+    wait_archived(server.db, runs[b], ("paused",), 30)
+    store = RunStore(server.db)
+    pids = {run: store.state(run)["pid"] for run in runs.values()}
+    assert all(pid_alive(pid) for pid in pids.values()), (pids, [store.state(r) for r in runs.values()])
+    assert store.state(runs[a])["status"] == "running"
+    threads_during = server.threads()
+    closed_at = time.monotonic()
+    a.close()
+    b.close()
+    ended = {run: wait_archived(server.db, run, ("stopped", "finished", "failed", "interrupted"), 60)
+             for run in runs.values()}
+    stopped_after = time.monotonic() - closed_at
+    for run, state in ended.items():
+        assert state["status"] == "stopped" and "idle limit" in state["message"], (run, state)
+    wait_until(lambda: not any(pid_alive(pid) for pid in pids.values()), f"the workers {pids} to exit", 30)
+    threads = wait_until(lambda: (n := server.threads()) <= threads_before + 3 and n,
+                         f"the server's threads to be back to {threads_before} (+3)", 60)
+    with capsys.disabled():
+        print(f"\n[idle] both runs stopped {stopped_after:.1f} s after their tabs closed (idle limit {IDLE} s); "
+              f"server threads {threads_before} before, {threads_during} during, {threads} after")
+
+
+def test_a_run_interrupted_by_a_server_crash_resumes_from_its_checkpoint(browser, tmp_path, capsys):
+    workdir = tmp_path / "crash"
+    with serve(workdir) as first:
+        context = browser.new_context(viewport=VIEWPORT)
+        try:
+            page = open_app(context.new_page(), first.url)
+            run_id = start_run(page, LONG)["run"]
+            store = RunStore(first.db)
+            wait_until(lambda: store.state(run_id)["iterations"] > 50 and store.last_checkpoint(run_id) is not None,
+                       "a checkpoint and some iterates", 60)
+            time.sleep(1.0)
+            worker = store.state(run_id)["pid"]
+            assert pid_alive(worker)
+            os.kill(first.pid, signal.SIGKILL)
+            os.kill(worker, signal.SIGKILL)
+            killed_at = time.time()
+            wait_until(lambda: not pid_alive(worker) and first.proc.poll() is not None, "both to die", 10)
+        finally:
+            context.close()
+    crashed = store.state(run_id)
+    assert crashed["status"] == "running", crashed  # nobody has looked yet
+    lag = killed_at - crashed["heartbeat"]
+    assert lag <= 1.0, f"the archive's last write was {lag:.2f} s before the kill"
+    rows = store.rows_since(run_id)
+    steps = [int(row["step"]) for _, row in rows]
+    assert steps == list(range(len(steps))) and len(steps) == crashed["iterations"], (len(steps), crashed)
+    checkpoint = store.last_checkpoint(run_id)[0]
+    interrupted_at = steps[-1] + 1  # what the status line shows: steps done
+
+    with serve(workdir) as second:
+        context = browser.new_context(viewport=VIEWPORT)
+        try:
+            page = open_app(context.new_page(), second.url)
+            navigate(page, "Runs")
+            label = wait_until(lambda: (v := select_value(page, "runs_choice")).startswith(f"#{run_id} ·") and v,
+                               f"run #{run_id} chosen on the Runs page", 30, page=page)
+            assert label.endswith("· interrupted"), label
+            assert store.state(run_id)["status"] == "interrupted"
+            button(page, "runs_open").click()
+            page.get_by_role("heading", name="Explore", exact=True).first.wait_for(timeout=30_000)
+            shown = wait_until(lambda: (s := status(page)) and s["run"] == run_id and s, f"run #{run_id} in Explore", 60,
+                               page=page)
+            assert shown["state"] == "interrupted" and shown["step"] == interrupted_at, shown
+            install_monitor(page)
+            resumed_at = press_when_ready(page, "explore_continue")
+            going = wait_until(lambda: (s := status(page)) and s["state"] == "running" and s["step"] > interrupted_at
+                               and s, "the resumed run to step past where it was interrupted", 90, page=page)
+            after = [e["step"] for e in monitor(page, resumed_at)["log"] if e["step"] is not None
+                     and e["state"] in ("running", "queued")]
+            assert min(after) >= checkpoint + 1, (after[:5], checkpoint)  # went on from the checkpoint, not step 0
+            wait_until(lambda: press(page, "explore_stop"), "the Stop button", 60, page=page)
+            state = wait_archived(second.db, run_id, ("stopped",), 30)
+            steps = [int(row["step"]) for _, row in RunStore(second.db).rows_since(run_id)]
+            assert steps == list(range(len(steps))), "the resumed run's iterates do not follow on from the checkpoint"
+            assert state["iterations"] == len(steps) > interrupted_at
+        finally:
+            context.close()
+    with capsys.disabled():
+        print(f"\n[crash] last archive write {lag:.2f} s before the kill; interrupted at step {interrupted_at}, "
+              f"checkpoint at step {checkpoint + 1}; resumed and went on to step {going['step']}")
+
+
+def press_when_ready(page, key: str, timeout: float = 60.0) -> float:
+    return wait_until(lambda: press(page, key), f"the button {key!r}", timeout, page=page)
+
+
+def test_a_click_on_the_ternary_picker_steers_a_running_three_objective_run(new_tab, server, capsys):
+    page = new_tab()
+    page.locator("[data-testid='stSidebar'] [data-testid='stExpander'] summary", has_text="Task parameters").click()
+    set_number(page, "S", 3)
+    chart = "explore_pref3_ternary"
+    page.get_by_text("r = (0.333, 0.333, 0.333)").first.wait_for(timeout=30_000)
+    run_id = start_run(page, LONG)["run"]
+    wait_until(lambda: (w := weights(page)) and len(w) == 3, "three weights", 60, page=page)
+    store = RunStore(server.db)
+    for wanted in ((0.8, 0.1, 0.1), (0.1, 0.1, 0.8)):
+        # The picker is at the top of the page, in view. Each call to a page drawing a live 3-D chart can
+        # take seconds on a busy machine: as few as possible.
+        points = wait_until(lambda: ternary_markers(page, chart), "the ternary picker's markers", 30, page=page)
+        target = min(points, key=lambda p: sum((p[k] - v) ** 2 for k, v in zip("abc", wanted)))
+        r = (target["a"], target["b"], target["c"])
+        page.mouse.click(target["x"], target["y"])
+        caption = "r = (" + ", ".join(f"{v:.3f}" for v in r) + ")"
+        try:
+            page.get_by_text(caption).first.wait_for(timeout=30_000)
+        except Exception as err:  # noqa: BLE001 - said plainly below
+            raise AssertionError(
+                f"a click on the ternary picker's marker {r} during a run was not taken up (the caption still reads "
+                f"{[t for t in page.locator('[data-testid=stCaptionContainer]').all_inner_texts() if t.startswith('r =')]})"
+                ": the click's selection reaches the server in the fragment's auto-rerun, whose callback writes the "
+                "number inputs' keys, and the full rerun that follows restores the inputs' stale browser values "
+                "(see ui/preference.py _copy_ternary_click)") from err
+        seq = store.rows_since(run_id)[-1][0]
+        wait_until(lambda: [row for _, row in store.rows_since(run_id, seq)
+                            if all(abs(row[f"r{s + 1}"] - r[s]) < 1e-3 for s in range(3))],
+                   f"the run's iterates to follow r = {r}", 30)
+        assert store.control(run_id)["preference"] == pytest.approx(list(r), abs=1e-3)
+    with capsys.disabled():
+        print("\n[ternary] two clicks on the ternary picker during a run both steered it")

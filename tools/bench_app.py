@@ -1,0 +1,260 @@
+"""The app against the library: `python -m pareto_app bench app [--tabs 1 4] [--steps 500]`.
+
+Starts its own Streamlit server (a temporary run archive, a free port) and drives Debian's
+chromium through Playwright (headless). For each number of tabs, every tab starts the default
+Explore run (toy-quadratic, wc-mhgd, r = (0.5, 0.5), `--steps` steps, the sidebar's Metrics every)
+at once, and the time from its Start click to its status line reading "finished" is compared with
+the same run through the library (`pa.solve`, in a fresh process, nothing else running). Then each
+tab starts a long run, and the first tab measures Pause (until its step counter stops changing)
+and Stop (until its status reads "stopped") while the others go on.
+
+What is timed is what the page shows: a watcher inside each page logs every change of the status
+line and of the objective-space chart's trajectory with the page's clock (a page busy drawing a
+live run answers Playwright's calls late, so polling from outside would add its delays).
+
+Goals: app time / library time ≤ 1.1; Pause → frozen counter and Stop → "stopped" ≤ 0.5 s;
+chart updates ≥ 2 per second while a run streams. Every wait is bounded (a few minutes in all).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.browser import (  # noqa: E402 - the repository root goes on sys.path first
+    VIEWPORT,
+    frozen_after,
+    install_monitor,
+    launch_chromium,
+    missing,
+    monitor,
+    open_app,
+    press,
+    press_until,
+    reached_state,
+    serve,
+    set_number,
+    status,
+    stop_workers,
+    wait_until,
+)
+
+TASK, SOLVER, PREFERENCE = "toy-quadratic", "wc-mhgd", (0.5, 0.5)
+LONG = 100_000  # steps of a run that only ends when stopped
+METRICS_EVERY = 5  # the sidebar's default
+LIBRARY = """
+import sys, time
+import pareto_app as pa
+steps, metrics_every = int(sys.argv[1]), int(sys.argv[2])
+start = time.perf_counter()
+result = pa.solve(pa.tasks.get({task!r}), {solver!r}, {preference!r}, steps=steps, metrics_every=metrics_every,
+                  device="cpu")
+print(time.perf_counter() - start, result.status)
+"""
+
+
+def say(text: str) -> None:
+    print(f"[bench app] {text}", flush=True)
+
+
+def library_seconds(steps: int, metrics_every: int, repeats: int = 2) -> float:
+    """The run through the library, in a fresh process as a worker is (torch imported first): the best of `repeats`."""
+    code = LIBRARY.format(task=TASK, solver=SOLVER, preference=list(PREFERENCE))
+    best = float("inf")
+    for _ in range(repeats):
+        out = subprocess.run([sys.executable, "-c", code, str(steps), str(metrics_every)], cwd=ROOT, check=True,
+                             capture_output=True, text=True, timeout=300).stdout.split()
+        if out[1] != "finished":
+            raise RuntimeError(f"the library run ended {out[1]!r}")
+        best = min(best, float(out[0]))
+    return best
+
+
+def chart_rate(redraws: list[float], start: float, end: float) -> float:
+    """Updates per second of the chart between its first update after `start` and `end`."""
+    times = [t for t in redraws if start <= t <= end]
+    if len(times) < 2 or times[-1] <= times[0]:
+        return 0.0
+    return (len(times) - 1) / (end - times[0])
+
+
+class ArchiveWatch:
+    """Polls a run's control row and status every 20 ms in a thread: when a page's click reached the
+    archive (the server ran it), and when the worker obeyed."""
+
+    def __init__(self, db: Path, run_id: int, command: str, status: str) -> None:
+        from pareto_app.store import RunStore
+
+        self.store, self.run_id, self.command, self.status = RunStore(db), run_id, command, status
+        self.commanded = self.obeyed = math.nan
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._done.is_set() and math.isnan(self.obeyed):
+            with contextlib.suppress(Exception):
+                now = time.time()
+                if math.isnan(self.commanded) and self.store.control(self.run_id)["command"] == self.command:
+                    self.commanded = now
+                if self.store.state(self.run_id)["status"] == self.status:
+                    self.obeyed = now
+            time.sleep(0.02)
+
+    def close(self, since: float) -> tuple[float, float]:
+        """(seconds from `since` to the command in the archive, to the worker's new status)."""
+        self._done.set()
+        self._thread.join(5)
+        return self.commanded - since, self.obeyed - since
+
+
+def timed(what: str, measure: Callable[[], float]) -> float:
+    """`measure()`, or NaN (said) when its bounded wait ran out."""
+    try:
+        return measure()
+    except AssertionError as err:
+        say(f"{what}: {err}")
+        return math.nan
+
+
+def control_latency(db: Path, page: Any, run: int, key: str, command: str, status: str,
+                    shown: Callable[[float], float]) -> tuple[float, float, float]:
+    """Press `key` on `page`: seconds to its command in the archive, to the worker's `status`, and `shown(click)`."""
+    watch = ArchiveWatch(db, run, command, status)
+    at = time.time()
+    try:
+        at = press(page, key)
+        on_page = timed(f"{key} on the page", lambda: shown(at))
+    finally:
+        commanded, obeyed = watch.close(at)
+    return commanded, obeyed, on_page
+
+
+def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, library: float) -> dict[str, Any]:
+    from pareto_app.store import RunStore
+
+    store = RunStore(db)
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        pages = [open_app(context.new_page(), url) for _ in range(tabs)]
+        for page in pages:
+            set_number(page, "Steps", steps)
+            install_monitor(page)
+        every = {int(float(page.get_by_label("Metrics every", exact=True).input_value())) for page in pages}
+        if every != {METRICS_EVERY}:
+            say(f"the sidebar's Metrics every is {every}, not {METRICS_EVERY} as in the library run")
+        clicked = [press(page, "explore_start") for page in pages]  # all tabs at once
+        app, rates, first_step, solver_s = [], [], [], []
+        for page, at in zip(pages, clicked):
+            app.append(timed("a run to finish on its page",
+                             lambda page=page, at=at: reached_state(page, at, ("finished",), timeout=90 + 30 * tabs)))
+            seen = monitor(page, at)
+            first_step.append(next((e["t"] - at for e in seen["log"] if e["step"] is not None), math.nan))
+            rates.append(chart_rate(seen["redraws"], at, at + app[-1]) if not math.isnan(app[-1]) else math.nan)
+            run = next((e["run"] for e in seen["log"]), None)
+            rows = store.rows_since(run)[-1:] if run is not None else []
+            solver_s.append(rows[0][1]["elapsed"] if rows else math.nan)  # the worker's own time in the solver
+        ratio = _mean([a / library for a in app])
+        say(f"{tabs} tab(s), {steps} steps: app {_mean(app):.2f} s (tabs: " + ", ".join(f"{a:.2f}" for a in app)
+            + f"), library {library:.2f} s, ratio {ratio:.2f}; chart updates {_mean(rates):.2f}/s; first step shown "
+            f"{_mean(first_step):.2f} s after Start; solver time inside the workers {_mean(solver_s):.2f} s")
+
+        # Pause and Stop, in the first tab, while every tab runs a long run.
+        for page in pages:
+            set_number(page, "Steps", LONG)
+        for page in pages:
+            wait_until(lambda page=page: press(page, "explore_start"), "the Start button", 60, page=page)
+        for page in pages:
+            wait_until(lambda page=page: (s := status(page)) and s["steps"] == LONG and s["state"] == "running"
+                       and s["step"] > 20, "each long run to be stepping", 120, page=page)
+        first = pages[0]
+        run = status(first)["run"]
+        pause = control_latency(db, first, run, "explore_pause", "pause", "paused",
+                                lambda at: frozen_after(first, at, "paused", hold=1.0, timeout=60))
+        press_until(first, "explore_resume", lambda: store.state(run)["status"] == "running", "the run to resume")
+        wait_until(lambda: (s := status(first)) and s["state"] == "running", "the page to show it running", 120,
+                   page=first)
+        stop = control_latency(db, first, run, "explore_stop", "stop", "stopped",
+                               lambda at: reached_state(first, at, ("stopped",), timeout=60))
+        say(f"{tabs} tab(s): Pause → counter frozen {pause[2]:.2f} s (in the archive {pause[0]:.2f} s, worker paused "
+            f"{pause[1]:.2f} s); Stop → 'stopped' {stop[2]:.2f} s (in the archive {stop[0]:.2f} s, worker stopped "
+            f"{stop[1]:.2f} s)")
+        return {"tabs": tabs, "metrics every": ",".join(map(str, sorted(every))), "library s": library,
+                "app s (mean)": _mean(app), "app/library": ratio, "first step s": _mean(first_step),
+                "worker solver s": _mean(solver_s), "chart updates/s": _mean(rates),
+                "pause → frozen s": pause[2], "stop → stopped s": stop[2],
+                "pause/stop → archive s": f"{pause[0]:.2f}/{stop[0]:.2f}",
+                "→ worker s": f"{pause[1]:.2f}/{stop[1]:.2f}"}
+    finally:
+        context.close()
+        stop_workers(db)  # whatever still runs
+
+
+def _mean(values: list[float]) -> float:
+    kept = [v for v in values if not math.isnan(v)]
+    return statistics.mean(kept) if kept else math.nan
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    print("\napp vs library (goals: app/library ≤ 1.1, chart updates ≥ 2/s, pause and stop ≤ 0.5 s); app s: Start "
+          "click to 'finished' on the page; first step s: to the first step shown; worker solver s: the last "
+          "iterate's elapsed in the worker; pause/stop → archive s: click to its command in the archive (the server "
+          "ran the click); → worker s: click to the worker's paused/stopped status; nan: a bounded wait ran out")
+    keys = list(rows[0])
+    widths = [max(len(k), 6) for k in keys]
+    print("  ".join(f"{k:>{w}}" for k, w in zip(keys, widths)))
+    for row in rows:
+        print("  ".join(f"{v:>{w}.3g}" if isinstance(v, float) else f"{v!s:>{w}}" for v, w in zip(row.values(), widths)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pareto_app bench app", description=__doc__.splitlines()[0])
+    parser.add_argument("--tabs", type=int, nargs="+", default=[1, 4], help="tabs running at once (default: 1 4)")
+    parser.add_argument("--steps", type=int, default=500, help="steps of the timed run (default: 500)")
+    args = parser.parse_args(argv)
+    if any(n < 1 for n in args.tabs) or args.steps < 1:
+        parser.error("--tabs and --steps take whole numbers ≥ 1")
+    reason = missing()
+    if reason:
+        print(f"bench app: {reason}", file=sys.stderr)
+        return 2
+    from playwright.sync_api import sync_playwright
+
+    started = time.monotonic()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="pareto-app-bench-") as tmp, serve(Path(tmp)) as server, \
+            sync_playwright() as playwright:
+        say(f"server up at {server.url}; archive {server.db}")
+        # The library first, with the server idle.
+        library = library_seconds(args.steps, METRICS_EVERY)
+        say(f"library: {TASK}, {SOLVER}, r = {PREFERENCE}, {args.steps} steps: {library:.2f} s")
+        browser = launch_chromium(playwright)
+        try:
+            for tabs in args.tabs:
+                try:
+                    rows.append(measure(browser, server.url, server.db, tabs, args.steps, library))
+                except AssertionError as err:  # a bounded wait ran out: say so, go on with the next
+                    say(f"{tabs} tab(s): gave up: {err}")
+        finally:
+            browser.close()
+    if rows:
+        print_table(rows)
+    print(f"({time.monotonic() - started:.0f} s in all)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
