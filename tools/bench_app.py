@@ -175,20 +175,27 @@ def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, library: fl
         # Pause and Stop, in the first tab, while every tab runs a long run.
         for page in pages:
             set_number(page, "Steps", LONG)
+        before = set(clicked_runs(store))
         for page in pages:
             wait_until(lambda page=page: press(page, "explore_start"), "the Start button", 60, page=page)
-        for page in pages:
-            wait_until(lambda page=page: (s := status(page)) and s["steps"] == LONG and s["state"] == "running"
-                       and s["step"] > 20, "each long run to be stepping", 120, page=page)
+        wait_until(lambda: len(long := [r for r in clicked_runs(store) if r not in before]) == tabs
+                   and all(store.state(r)["iterations"] > 20 for r in long), "each long run to be stepping", 120)
         first = pages[0]
-        run = status(first)["run"]
+        run = wait_until(lambda: (s := status(first)) and s["steps"] == LONG and s["run"] not in before and s["run"],
+                         "the first tab's long run", 120, page=first)
         pause = control_latency(db, first, run, "explore_pause", "pause", "paused",
-                                lambda at: frozen_after(first, at, "paused", hold=1.0, timeout=60))
-        press_until(first, "explore_resume", lambda: store.state(run)["status"] == "running", "the run to resume")
-        wait_until(lambda: (s := status(first)) and s["state"] == "running", "the page to show it running", 120,
-                   page=first)
-        stop = control_latency(db, first, run, "explore_stop", "stop", "stopped",
-                               lambda at: reached_state(first, at, ("stopped",), timeout=60))
+                                lambda at: frozen_after(first, at, "paused", hold=1.0, timeout=30))
+        try:
+            press_until(first, "explore_resume", lambda: store.state(run)["status"] == "running", "the run to resume",
+                        timeout=60)
+            wait_until(lambda: (s := status(first)) and s["state"] == "running", "the page to show it running", 60,
+                       page=first)
+        except AssertionError as err:
+            say(f"{tabs} tab(s): no Stop measured: {err}")
+            stop = (math.nan, math.nan, math.nan)
+        else:
+            stop = control_latency(db, first, run, "explore_stop", "stop", "stopped",
+                                   lambda at: reached_state(first, at, ("stopped",), timeout=30))
         say(f"{tabs} tab(s): Pause → counter frozen {pause[2]:.2f} s (in the archive {pause[0]:.2f} s, worker paused "
             f"{pause[1]:.2f} s); Stop → 'stopped' {stop[2]:.2f} s (in the archive {stop[0]:.2f} s, worker stopped "
             f"{stop[1]:.2f} s)")
@@ -201,6 +208,12 @@ def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, library: fl
     finally:
         context.close()
         stop_workers(db)  # whatever still runs
+
+
+def clicked_runs(store: Any) -> list[int]:
+    """The ids of the archive's single runs."""
+    runs = store.list()
+    return [int(i) for i in runs.loc[runs["parent"].isna(), "id"]]
 
 
 def _mean(values: list[float]) -> float:
