@@ -289,12 +289,8 @@ STATUS = re.compile(r"^run #(?P<run>\d+): (?P<solver>\S+) · (?P<state>[^·]+?) 
 WEIGHTS = re.compile(r"^weights: (?P<pairs>.+)$")
 
 
-def status(page: Page, starting: bool = False) -> dict[str, Any] | None:
-    """The Explore page's status line, "run #7: wc-mhgd · running · step 42 / 100000 · ...", parsed.
-
-    A run that has no iterate yet ("... · starting: building the task ...") counts only with `starting`
-    (its step is then None)."""
-    for text in _live_texts(page, "stMarkdownContainer"):
+def _parse_status(texts: list[str], starting: bool = False) -> dict[str, Any] | None:
+    for text in texts:
         m = STATUS.match(text.strip())
         if m and (m["step"] is not None or starting):
             return {"run": int(m["run"]), "solver": m["solver"], "state": m["state"],
@@ -303,14 +299,8 @@ def status(page: Page, starting: bool = False) -> dict[str, Any] | None:
     return None
 
 
-def current_status(page: Page, timeout: float = 15.0) -> dict[str, Any]:
-    """The status line, waiting out a redraw that hides it for a moment."""
-    return wait_until(lambda: status(page), "the status line", timeout, page=page)
-
-
-def weights(page: Page) -> tuple[float, ...] | None:
-    """The Explore page's caption "weights: f1 a, f2 b[, f3 c]" as (a, b[, c])."""
-    for text in _live_texts(page, "stCaptionContainer"):
+def _parse_weights(texts: list[str]) -> tuple[float, ...] | None:
+    for text in texts:
         m = WEIGHTS.match(text.strip())
         if m:
             try:
@@ -320,8 +310,40 @@ def weights(page: Page) -> tuple[float, ...] | None:
     return None
 
 
+def status(page: Page, starting: bool = False) -> dict[str, Any] | None:
+    """The Explore page's status line, "run #7: wc-mhgd · running · step 42 / 100000 · ...", parsed.
+
+    A run that has no iterate yet ("... · starting: building the task ...") counts only with `starting`
+    (its step is then None)."""
+    return _parse_status(_live_texts(page, "stMarkdownContainer"), starting)
+
+
+def current_status(page: Page, timeout: float = 15.0) -> dict[str, Any]:
+    """The status line, waiting out a redraw that hides it for a moment."""
+    return wait_until(lambda: status(page), "the status line", timeout, page=page)
+
+
+def weights(page: Page) -> tuple[float, ...] | None:
+    """The Explore page's caption "weights: f1 a, f2 b[, f3 c]" as (a, b[, c])."""
+    return _parse_weights(_live_texts(page, "stCaptionContainer"))
+
+
 def current_weights(page: Page, timeout: float = 15.0) -> tuple[float, ...]:
     return wait_until(lambda: weights(page), "the weights caption", timeout, page=page)
+
+
+def snapshot(page: Page) -> dict[str, Any]:
+    """The Explore page's status line, weights and preference caption ("r = (...)"), read in one call (a
+    page drawing a live run can take seconds to answer each); a key is None where it is not shown."""
+    texts = page.evaluate("""() => {
+        const live = id => Array.from(document.querySelectorAll(
+            `[data-testid='stElementContainer']:not([data-stale='true']) [data-testid='${id}']`), e => e.innerText);
+        return {markdown: live('stMarkdownContainer'), captions: live('stCaptionContainer')};
+    }""")
+    preference = next((tuple(float(v) for v in m[1].split(", ")) for m in
+                       (re.match(r"^r = \(([^)]*)\)", t.strip()) for t in texts["captions"]) if m), None)
+    return {"status": _parse_status(texts["markdown"]), "weights": _parse_weights(texts["captions"]),
+            "preference": preference}
 
 
 def trace_lengths(page: Page, key: str) -> dict[str, int]:
