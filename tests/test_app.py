@@ -148,7 +148,7 @@ def test_three_objectives_use_the_ternary_picker_and_exact_inputs():
     at.number_input(key="setup_task_toy-quadratic_S").set_value(3)
     at.run()
     assert not at.exception, at.exception
-    inputs = [at.number_input(key=f"explore_pref3_r3_{s}") for s in range(3)]
+    inputs = [at.number_input(key=f"explore_pref3_r3_{s}_v0") for s in range(3)]
     for box, value in zip(inputs, (2.0, 1.0, 1.0)):
         box.set_value(value)
     at.run()

@@ -13,8 +13,21 @@ from pareto_app.preference import normalize_preference
 from .charts import ternary_grid, ternary_picker
 
 
+def _r3_key(prefix: str, s: int) -> str:
+    # The number inputs' keys carry a version that a click (or show_preference) bumps: the inputs are
+    # then new widgets, and the browser's values of the old ones (sent with every rerun, a fragment's
+    # auto-rerun included) cannot put the old preference back.
+    return f"{prefix}_r3_{s}_v{st.session_state.get(f'{prefix}_r3_version', 0)}"
+
+
+def _set_r3(prefix: str, r: Sequence[float]) -> None:
+    st.session_state[f"{prefix}_r3"] = [float(round(v, 4)) for v in r]
+    st.session_state[f"{prefix}_r3_version"] = st.session_state.get(f"{prefix}_r3_version", 0) + 1
+
+
 def _copy_ternary_click(prefix: str) -> None:
-    # The chart is redrawn on every rerun, which resets its selection: copy a click into our own keys.
+    # The chart is redrawn on every rerun, which resets its selection: copy a click into our own key
+    # (a plain key, not the inputs' keys: this callback may run in the Explore fragment's auto-rerun).
     event = st.session_state.get(f"{prefix}_ternary")
     points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else \
         getattr(getattr(event, "selection", None), "points", [])
@@ -24,9 +37,11 @@ def _copy_ternary_click(prefix: str) -> None:
         index = point.get("point_index", point.get("pointIndex"))
         if index is None:
             continue
-        r = ternary_grid()[int(index)]
-        for s in range(3):
-            st.session_state[f"{prefix}_r3_{s}"] = float(round(r[s], 4))
+        _set_r3(prefix, ternary_grid()[int(index)])
+
+
+def _copy_r3_input(prefix: str, s: int) -> None:
+    st.session_state[f"{prefix}_r3"][s] = float(st.session_state[_r3_key(prefix, s)])
 
 
 def preference_widget(S: int, labels: Sequence[str], prefix: str) -> np.ndarray | None:
@@ -36,9 +51,7 @@ def preference_widget(S: int, labels: Sequence[str], prefix: str) -> np.ndarray 
                        key=f"{prefix}_r2")
         raw = [r1, 1.0 - r1]
     elif S == 3:
-        for s in range(3):
-            st.session_state.setdefault(f"{prefix}_r3_{s}", round(1 / 3, 4))
-        current = [st.session_state[f"{prefix}_r3_{s}"] for s in range(3)]
+        current = st.session_state.setdefault(f"{prefix}_r3", [round(1 / 3, 4)] * 3)
         try:
             shown = normalize_preference(current, 3)
         except ValueError:
@@ -47,8 +60,9 @@ def preference_widget(S: int, labels: Sequence[str], prefix: str) -> np.ndarray 
                         on_select=lambda: _copy_ternary_click(prefix), selection_mode="points",
                         config={"displayModeBar": False})
         cols = st.columns(3)
-        raw = [cols[s].number_input(labels[s], min_value=0.0, max_value=1e6, step=0.05, format="%.4f",
-                                    key=f"{prefix}_r3_{s}") for s in range(3)]
+        raw = [cols[s].number_input(labels[s], min_value=0.0, max_value=1e6, value=float(current[s]), step=0.05,
+                                    format="%.4f", key=_r3_key(prefix, s), on_change=_copy_r3_input, args=(prefix, s))
+               for s in range(3)]
     else:
         raw = [st.slider(f"Preference on {labels[s]}", 0.0, 1.0, round(1 / S, 2), 0.01, key=f"{prefix}_rn_{s}")
                for s in range(S)]
@@ -71,8 +85,7 @@ def show_preference(S: int, prefix: str, preference: Sequence[float]) -> list[fl
         raw = [r1, 1.0 - r1]
     elif S == 3:
         raw = [float(round(v, 4)) for v in r]
-        for s in range(3):
-            st.session_state[f"{prefix}_r3_{s}"] = raw[s]
+        _set_r3(prefix, raw)
     else:
         raw = [float(round(v, 2)) for v in r]
         for s in range(S):
