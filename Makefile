@@ -20,9 +20,12 @@ $(STAMP): requirements.txt
 run: install
 	$(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
+# Two CPU-bound test processes on the 2-core CI machine (pytest-xdist), then the browser tests alone:
+# they time what a person sees (pause, stop, redraws), which a second busy process would blur.
 test: install
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --ignore=tests/test_browser.py
+	$(PY) -m pytest -q tests/test_browser.py
 
 lint: install
 	$(PY) -m ruff check .

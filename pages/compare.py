@@ -14,6 +14,7 @@ import streamlit as st
 
 import pareto_app as pa
 from pareto_app import launcher
+from pareto_app.history import column
 from pareto_app.runspec import RunSpec
 from pareto_app.termination import Termination
 from ui.exploration import RunView, open_view
@@ -191,7 +192,8 @@ def results() -> None:
     c2.plotly_chart(overlay(views, "kkt_residual", x, "KKT residual at the preference"), key="compare_kkt")
     cols = st.columns(min(S_run, 3))
     for s in range(S_run):
-        cols[s % len(cols)].plotly_chart(overlay(views, f"f{s + 1}", x, arm_labels[s], log=False), key=f"compare_f{s}")
+        cols[s % len(cols)].plotly_chart(overlay(views, column("objectives", s), x, arm_labels[s], log=False),
+                                         key=f"compare_f{s}")
     st.dataframe(summary_table(views, arm_labels), hide_index=True, key="compare_summary")
 
 

@@ -16,12 +16,18 @@ from pareto_app import launcher
 from pareto_app.runspec import RunSpec
 from pareto_app.termination import Termination
 from ui.charts import metric_lines, objective_space, thin, weights_chart
-from ui.exploration import Exploration, RunView, point_payload
+from ui.exploration import Exploration, RunView, objective_matrix, point_payload
 from ui.preference import preference_widget, show_preference
 from ui.setup import Setup, analytic_front, current_setup
 from ui.store import archive, archive_problem, exports
 
-REDRAW_EVERY_S = 0.4
+# The objective space and status line redraw this often while a run is live; the metric charts less
+# often. Each redraw sends only thinned data (a line per trace), so a browser keeps up on one core.
+REDRAW_EVERY_S = 0.3
+METRICS_EVERY_S = 1.0
+TRAJECTORY_SHOWN = 800
+EXPLORED_SHOWN = 1000
+METRIC_POINTS_SHOWN = 600
 
 setup: Setup = current_setup()
 store = archive()
@@ -115,6 +121,7 @@ def _rate(history) -> str:
 
 @st.fragment(run_every=REDRAW_EVERY_S if running else None)
 def live() -> None:
+    """The status line and the objective space, several times a second while the run is live."""
     if st.session_state.pop("explore_choice_clicked", False):
         st.rerun()  # the click reran only this fragment: redraw the page, whose selectbox shows the choice
     current = exploration.views.get(st.session_state.get("explore_run"))
@@ -150,14 +157,26 @@ def live() -> None:
     if current.task != setup.task:
         st.caption(f"this run is on {current.task}; choose that task in the sidebar to steer it and to see its front")
     front = exploration.front(current.task, tolerance)
-    explored = thin(exploration.points(current.task), 3000)
+    # Other runs' iterates as points; this run's own are its trajectory, one path however long.
+    explored = exploration.points(current.task)
+    explored = thin(explored[explored["run"] != current.run_id], EXPLORED_SHOWN)
     shown_labels = labels if history.S == S else [f"f{s + 1}" for s in range(history.S)]
     analytic = analytic_front(setup) if current.task == setup.task else None
     shown_pref = preference if preference is not None and len(preference) == history.S else history.preference[-1]
-    frame = thin(history.frame())
-    fig = objective_space(explored, front, frame, shown_pref, shown_labels, analytic, history.changes,
-                          run=current.run_id)
+    fig = objective_space(explored, front, thin(history.frame(), TRAJECTORY_SHOWN), shown_pref, shown_labels,
+                          analytic, history.changes, run=current.run_id)
     st.plotly_chart(fig, key="explore_objective_space", on_select=_remember_front_click, selection_mode="points")
+
+
+@st.fragment(run_every=METRICS_EVERY_S if running else None)
+def live_metrics() -> None:
+    """The KKT residual, constraint violation and weights: read more slowly than the objective space."""
+    current = exploration.views.get(st.session_state.get("explore_run"))
+    if current is None or len(current.history) == 0:
+        return
+    history = current.history
+    shown_labels = labels if history.S == S else [f"f{s + 1}" for s in range(history.S)]
+    frame = thin(history.frame(), METRIC_POINTS_SHOWN)
     c1, c2 = st.columns(2)
     c1.plotly_chart(metric_lines(frame, ["kkt_residual", "constraint_violation", "stationarity"],
                                  "KKT residual and constraint violation", changes=history.changes), key="explore_metrics")
@@ -190,6 +209,7 @@ def _remember_front_click() -> None:
 
 with right:
     live()
+    live_metrics()
 
 st.subheader("Choose a solution")
 task = view.task if view is not None else setup.task
@@ -200,8 +220,9 @@ if front.empty:
                + (f" ({left_out} iterates above the feasibility tolerance are left out)." if left_out else "."))
 else:
     keys = [f"{int(r.run)}:{int(r.step)}" for r in front.itertuples()]
-    names = {k: f"run #{k.split(':')[0]} · step {k.split(':')[1]} · F = (" +
-             ", ".join(f"{v:.4g}" for v in front.iloc[i].filter(regex=r'^f\d+$')) + ")" for i, k in enumerate(keys)}
+    F = objective_matrix(front)
+    names = {k: f"run #{k.split(':')[0]} · step {k.split(':')[1]} · F = (" + ", ".join(f"{v:.4g}" for v in F[i]) + ")"
+             for i, k in enumerate(keys)}
     if st.session_state.get("explore_choice") not in keys:
         st.session_state["explore_choice"] = keys[-1]  # the newest point of the front
     choice = st.selectbox("Front point (or click one on the chart)", keys, format_func=names.get, key="explore_choice")

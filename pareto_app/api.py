@@ -264,12 +264,10 @@ def make_result(runner: Run, history: pd.DataFrame, last: Iterate, status: str, 
                 metadata: dict[str, Any] | None = None) -> Result:
     """The one builder of a Result: a run's history, its last good iterate, and what reproduces it."""
     problem = runner.prepared.problem
-    return Result(
-        solver=runner.prepared.solver.name, task=problem.name, task_params=dict(problem.params),
-        preference=[float(v) for v in last.preference], options=runner.options, seed=runner.seed,
-        steps=runner.steps if runner.steps is not None else last.step + 1, status=status, message=message,
-        x=last.x.detach().cpu(), y=last.y.detach().cpu(), objectives=last.objectives, history=history,
-        device=str(problem.device),
+    return Result.of_run(
+        solver=runner.prepared.solver.name, task=problem.name, task_params=problem.params, options=runner.options,
+        seed=runner.seed, steps=runner.steps if runner.steps is not None else last.step + 1, device=str(problem.device),
+        history=history, x=last.x, y=last.y, status=status, message=message,
         metadata={"oracle_calls": last.oracle_calls, "elapsed": last.elapsed, **(metadata or {})},
     )
 

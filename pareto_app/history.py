@@ -10,6 +10,10 @@ preference changed are always kept (the charts mark them).
     h.objectives, h.weights, h.preference   # (n, S) arrays
     h.step, h.stationarity, ...             # (n,) arrays
     h.frame()                               # the flat DataFrame the charts draw
+
+A flat record (one iterate as the archive, the CSV export and `Result.history` hold it) names
+its vector fields `f1..fS`, `w1..wS`, `r1..rS`; this module is the one place that spells those
+names: everything else asks `column`, `columns`, `vectors`, `num_objectives` or `named`.
 """
 
 from __future__ import annotations
@@ -23,6 +27,46 @@ import pandas as pd
 VECTORS = {"objectives": "f", "weights": "w", "preference": "r"}
 SCALARS = ("step", "constraint_violation", "stationarity", "kkt_residual", "direction_norm", "elapsed",
            "oracle_total", "preference_changed")
+METRICS = ("constraint_violation", "stationarity", "kkt_residual", "direction_norm", "elapsed")
+ORACLE_PREFIX = "oracle_"
+
+
+def column(field: str, s: int) -> str:
+    """The flat record's column of component `s` (0-based) of `field` (objectives, weights, preference)."""
+    return f"{VECTORS[field]}{s + 1}"
+
+
+def columns(field: str, S: int) -> list[str]:
+    return [column(field, s) for s in range(S)]
+
+
+def num_objectives(record: Any) -> int:
+    """S of a flat record (a dict) or table (a DataFrame): how many objective columns it has."""
+    names = record.columns if isinstance(record, pd.DataFrame) else record
+    S = 0
+    while column("objectives", S) in names:
+        S += 1
+    return S
+
+
+def vectors(table: pd.DataFrame, field: str = "objectives") -> np.ndarray:
+    """The (n, S) array of `field` in a flat table."""
+    return table[columns(field, num_objectives(table))].to_numpy(dtype=float)
+
+
+def named(record: dict[str, Any]) -> dict[str, Any]:
+    """A flat record as named fields: objectives, weights, preference (lists), the metrics (None where
+    not measured), oracle_calls by kind, step and preference_changed."""
+    S = num_objectives(record)
+    out: dict[str, Any] = {field: [float(record.get(column(field, s), np.nan)) for s in range(S)] for field in VECTORS}
+    out["step"] = int(record["step"])
+    for name in METRICS:
+        value = record.get(name)
+        out[name] = None if value is None or pd.isna(value) else float(value)
+    out["oracle_calls"] = {k[len(ORACLE_PREFIX):]: int(v) for k, v in record.items()
+                           if k.startswith(ORACLE_PREFIX) and k != "oracle_total"}
+    out["preference_changed"] = bool(record.get("preference_changed") or False)
+    return out
 
 
 class History:
@@ -45,8 +89,8 @@ class History:
         if not rows:
             return
         S = self.S
-        for name, prefix in VECTORS.items():
-            block = np.array([[row.get(f"{prefix}{s + 1}", np.nan) for s in range(S)] for row in rows], dtype=float)
+        for name in VECTORS:
+            block = np.array([[row.get(key, np.nan) for key in columns(name, S)] for row in rows], dtype=float)
             self._vectors[name] = np.concatenate([self._vectors[name], block])
         for name in SCALARS:
             block = np.array([np.nan if row.get(name) is None else row.get(name) for row in rows], dtype=float)
@@ -86,9 +130,9 @@ class History:
     def frame(self) -> pd.DataFrame:
         """The kept rows as the flat table the charts draw (f1.., w1.., r1.. and the metrics)."""
         data: dict[str, Any] = {"step": self._scalars["step"].astype(int)}
-        for name, prefix in VECTORS.items():
-            for s in range(self.S):
-                data[f"{prefix}{s + 1}"] = self._vectors[name][:, s]
+        for name in VECTORS:
+            for s, key in enumerate(columns(name, self.S)):
+                data[key] = self._vectors[name][:, s]
         for name in SCALARS[1:]:
             data[name] = self._scalars[name]
         data["preference_changed"] = data["preference_changed"] == 1

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from pareto_app.history import VECTORS, column, named
+
 
 @dataclass
 class Iterate:
@@ -37,12 +39,8 @@ class Iterate:
     def row(self) -> dict[str, Any]:
         """A flat record for the history table."""
         rec: dict[str, Any] = {"step": self.step}
-        for s, value in enumerate(self.objectives):
-            rec[f"f{s + 1}"] = float(value)
-        for s, value in enumerate(self.weights):
-            rec[f"w{s + 1}"] = float(value)
-        for s, value in enumerate(self.preference):
-            rec[f"r{s + 1}"] = float(value)
+        for name in VECTORS:
+            rec.update({column(name, s): float(v) for s, v in enumerate(getattr(self, name))})
         rec.update(
             constraint_violation=self.constraint_violation,
             stationarity=self.stationarity,
@@ -75,6 +73,23 @@ class Result:
     history: pd.DataFrame
     device: str = "cpu"
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of_run(cls, *, solver: str, task: str, task_params: dict[str, Any], options: dict[str, Any], seed: int,
+               steps: int, device: str, history: pd.DataFrame, x: torch.Tensor, y: torch.Tensor, status: str,
+               message: str, metadata: dict[str, Any] | None = None) -> Result:
+        """The one builder of a Result (the library's runs, the workers, a live run read from the archive).
+
+        The history's last row is the run's last good iterate (a diverging step is never recorded),
+        so its objectives and preference are the Result's; x and y are that iterate's.
+        """
+        if len(history) == 0:
+            raise ValueError("a Result needs at least one recorded iterate")
+        last = named(history.iloc[-1].to_dict())
+        return cls(solver=solver, task=task, task_params=dict(task_params), preference=last["preference"],
+                   options=options, seed=int(seed), steps=int(steps), status=status, message=message,
+                   x=x.detach().cpu(), y=y.detach().cpu(), objectives=np.array(last["objectives"]), history=history,
+                   device=str(device), metadata=dict(metadata or {}))
 
     @property
     def final(self) -> dict[str, Any]:

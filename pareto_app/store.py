@@ -33,6 +33,7 @@ import pandas as pd
 import torch
 
 from .exports import export_csv, export_json, export_point, export_torch  # noqa: F401 - their old home
+from .history import column, columns, named
 from .result import Result, _jsonable
 
 # Bump when the table layout or the payload format changes, and add a step to _MIGRATIONS.
@@ -255,11 +256,11 @@ class RunStore:
             objectives = json.loads(rec.pop("objectives"))
             rec.pop("num_objectives")
             rec["preference"] = json.loads(rec["preference"])
-            rec.update({f"f{s + 1}": objectives[s] if s < len(objectives) else math.nan for s in range(width)})
+            rec.update({column("objectives", s): objectives[s] if s < len(objectives) else math.nan
+                        for s in range(width)})
             out.append(rec)
         head = [c for c in _LIST_COLUMNS if c not in ("num_objectives", "objectives", *_METRICS)]
-        columns = [*head, *(f"f{s + 1}" for s in range(width)), *_METRICS]
-        frame = pd.DataFrame(out, columns=columns)
+        frame = pd.DataFrame(out, columns=[*head, *columns("objectives", width), *_METRICS])
         frame["created"] = pd.to_datetime(frame["created"], utc=True, format="ISO8601")
         # Explicit dtypes so an empty listing has the same column types as a full one.
         frame = frame.astype({name: "int64" for name in ("id", "steps", "iterations", "seed")})
@@ -287,7 +288,6 @@ class RunStore:
         if not rows:
             raise KeyError(f"run {run_id} has no iterate yet (status {state['status']})")
         last = rows[-1]
-        S = sum(1 for k in last if k.startswith("f") and k[1:].isdigit())
         with self._read() as conn:
             kept = conn.execute("SELECT step, x, y FROM iterates WHERE run_id = ? AND x IS NOT NULL ORDER BY seq DESC "
                                 "LIMIT 1", (run_id,)).fetchone()
@@ -299,12 +299,11 @@ class RunStore:
             x, y = (torch.from_numpy(np.frombuffer(b, dtype="<f8").copy()) for b in kept[1:])
         else:
             raise KeyError(f"run {run_id} has no kept point yet (status {state['status']})")
-        return Result(
-            solver=spec["solver"], task=spec["task"], task_params=spec["task_params"],
-            preference=[float(last[f"r{s + 1}"]) for s in range(S)], options=spec.get("options", {}),
-            seed=int(spec.get("seed", 0)), steps=int(spec.get("steps") or len(rows)), status=state["status"],
-            message=state["message"], x=x, y=y, objectives=np.array([last[f"f{s + 1}"] for s in range(S)]),
-            history=pd.DataFrame(rows), device=str(spec.get("device", "cpu")), metadata={"run_id": run_id})
+        return Result.of_run(
+            solver=spec["solver"], task=spec["task"], task_params=spec["task_params"], options=spec.get("options", {}),
+            seed=int(spec.get("seed", 0)), steps=int(spec.get("steps") or last["step"] + 1),
+            device=str(spec.get("device", "cpu")), history=pd.DataFrame(rows), x=x, y=y, status=state["status"],
+            message=state["message"], metadata={"run_id": run_id})
 
     def delete(self, run_id: int) -> None:
         """Remove run `run_id` from the archive, with the runs of a sweep or comparison.
@@ -372,9 +371,9 @@ class RunStore:
                 sets["message"] = message
             if rows:
                 last = rows[-1]
-                S = sum(1 for k in last if k.startswith("f") and k[1:].isdigit())
-                sets["objectives"] = _dumps([float(last[f"f{s + 1}"]) for s in range(S)])
-                sets["preference"] = _dumps([float(last[f"r{s + 1}"]) for s in range(S)])
+                fields = named(last)
+                sets["objectives"] = _dumps(fields["objectives"])
+                sets["preference"] = _dumps(fields["preference"])
                 sets["constraint_violation"] = _finite(last.get("constraint_violation"))
                 for name in ("stationarity", "kkt_residual"):
                     if _finite(last.get(name)) is not None:
@@ -535,14 +534,14 @@ def _dumps(value: Any) -> str:
 
 def _encode_frame(frame: pd.DataFrame) -> dict[str, Any]:
     # DataFrame.to_json rounds floats to 10 digits; per-column lists with dtypes round-trip exactly.
-    columns = []
+    encoded = []
     for name in frame.columns:
         series = frame[name]
         values = series.astype(object).where(series.notna(), None).tolist()
-        columns.append({"name": name, "dtype": str(series.dtype), "values": _jsonable(values)})
+        encoded.append({"name": name, "dtype": str(series.dtype), "values": _jsonable(values)})
     index = frame.index
     default_index = isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
-    return {"columns": columns, "index": None if default_index else _jsonable(index.tolist())}
+    return {"columns": encoded, "index": None if default_index else _jsonable(index.tolist())}
 
 
 def _decode_frame(data: dict[str, Any]) -> pd.DataFrame:
@@ -621,7 +620,7 @@ def _finite(value: Any) -> float | None:
 
 def _worker_alive(pid: int) -> bool:
     """Whether `pid` is a running pareto-app worker (not a zombie, not another program that got the pid)."""
-    if not _process_alive(pid):
+    if not process_alive(pid):
         return False
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -630,7 +629,7 @@ def _worker_alive(pid: int) -> bool:
         return True  # no /proc here: trust the pid
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pareto_app.store import process_alive
+
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Playwright
 
@@ -106,19 +108,7 @@ class Server:
 
 def pid_alive(pid: int | None) -> bool:
     """Whether process `pid` is running (a zombie, ended but not yet collected, is not)."""
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    return pid is not None and process_alive(pid)
 
 
 def stop_workers(db: Path, timeout: float = 15.0) -> None:

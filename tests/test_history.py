@@ -73,3 +73,45 @@ def test_a_page_watching_a_million_step_run_keeps_a_bounded_number_of_points():
     exploration = Exploration(views={7: view})
     assert len(exploration.points("toy-quadratic")) <= 4000
     assert len(exploration.front("toy-quadratic")) <= 4000
+
+
+def test_a_solver_iterate_round_trips_through_the_flat_record():
+    """Iterate.row() → named(): every field comes back, exactly, under its name."""
+    import torch
+
+    from pareto_app.history import named, num_objectives, vectors
+    from pareto_app.result import Iterate
+
+    it = Iterate(step=7, x=torch.zeros(2), y=torch.zeros(3), objectives=np.array([0.1, 1 / 3, 2.5]),
+                 weights=np.array([0.2, 0.3, 0.5]), preference=np.array([0.6, 0.3, 0.1]), constraint_violation=1e-9,
+                 stationarity=float("nan"), kkt_residual=3e-7, direction_norm=0.25,
+                 oracle_calls={"grad_f": 4, "hvp": 9}, elapsed=1.5, preference_changed=True)
+    row = it.row()
+    assert num_objectives(row) == 3
+    fields = named(row)
+    assert fields["objectives"] == [0.1, 1 / 3, 2.5] and fields["weights"] == [0.2, 0.3, 0.5]
+    assert fields["preference"] == [0.6, 0.3, 0.1] and fields["step"] == 7 and fields["preference_changed"]
+    assert fields["stationarity"] is None and fields["kkt_residual"] == 3e-7
+    assert fields["oracle_calls"] == {"grad_f": 4, "hvp": 9}
+    import pandas as pd
+
+    table = pd.DataFrame([row, row])
+    assert vectors(table, "weights").tolist() == [[0.2, 0.3, 0.5]] * 2
+
+
+def test_one_builder_of_a_result_takes_the_last_recorded_iterate():
+    import pandas as pd
+    import torch
+
+    from pareto_app.result import Result
+
+    rows = fake_rows(0, 5)
+    result = Result.of_run(solver="wc-mhgd", task="toy-quadratic", task_params={}, options={}, seed=0, steps=5,
+                           device="cpu", history=pd.DataFrame(rows), x=torch.ones(2), y=torch.ones(2),
+                           status="finished", message="")
+    assert result.objectives.tolist() == [rows[-1]["f1"], rows[-1]["f2"]]
+    assert result.preference == [rows[-1]["r1"], rows[-1]["r2"]]
+    with pytest.raises(ValueError, match="at least one recorded iterate"):
+        Result.of_run(solver="wc-mhgd", task="toy-quadratic", task_params={}, options={}, seed=0, steps=5,
+                      device="cpu", history=pd.DataFrame(), x=torch.ones(2), y=torch.ones(2), status="finished",
+                      message="")

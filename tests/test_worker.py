@@ -15,7 +15,7 @@ import pareto_app as pa
 from pareto_app import launcher
 from pareto_app.api import Run, prepare
 from pareto_app.runspec import RunSpec
-from pareto_app.store import LIVE_STATES, RunStore, _process_alive
+from pareto_app.store import LIVE_STATES, RunStore, process_alive
 from pareto_app.termination import Termination
 from pareto_app.worker import ArchiveControl, LiveWriter, RunStopped
 
@@ -106,7 +106,7 @@ def test_a_killed_worker_leaves_an_interrupted_run_that_resumes_to_the_same_end(
     pid = store.state(run_id)["pid"]
     os.kill(pid, signal.SIGKILL)
     killed = time.time()
-    wait_for(lambda: not _process_alive(pid), "the worker to die")
+    wait_for(lambda: not process_alive(pid), "the worker to die")
     assert store.reap() == [run_id]
     state = store.state(run_id)
     assert state["status"] == "interrupted" and "resume" in state["message"]
@@ -145,7 +145,7 @@ def test_a_run_nobody_watches_stops_after_its_idle_limit_paused_or_not(store):
         state = wait_ended(store, run_id, timeout=30)
         assert state["status"] == "stopped" and "idle limit" in state["message"]
         assert store.load(run_id).status == "stopped"  # archived, not lost
-    wait_for(lambda: not any(_process_alive(pid) for pid in pids), "the workers to exit", timeout=15)
+    wait_for(lambda: not any(process_alive(pid) for pid in pids), "the workers to exit", timeout=15)
 
 
 def test_a_worker_that_cannot_run_marks_its_run_failed_with_the_reason(store):

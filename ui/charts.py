@@ -8,11 +8,26 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from pareto_app.history import column, vectors
 from pareto_app.tasks.quadratic_common import simplex_grid
 
 TRAJECTORY_SCALE = "Viridis"
 FRONT_COLOUR = "#d62728"
 EXPLORED_COLOUR = "#c7c7c7"
+TRAJECTORY_COLOUR = "#2a7f62"
+# Charts redrawn several times a second keep fixed margins and an inside legend: Plotly's automatic
+# margins re-measure every label on each redraw (a quarter of a redraw's time in Chromium's profile).
+FIXED_MARGIN = {"l": 64, "r": 16, "t": 40, "b": 48}
+INSIDE_LEGEND = {"x": 0.99, "y": 0.99, "xanchor": "right", "yanchor": "top", "bgcolor": "rgba(255,255,255,0.7)",
+                 "font": {"size": 11}}
+
+
+def _fixed_layout(fig: go.Figure, revision: str) -> go.Figure:
+    """No automatic margins; a zoom or a hidden trace survives the redraws (`uirevision`)."""
+    fig.update_xaxes(automargin=False)
+    fig.update_yaxes(automargin=False)
+    fig.update_layout(margin=FIXED_MARGIN, uirevision=revision)
+    return fig
 
 
 def thin(frame: pd.DataFrame, limit: int = 1500) -> pd.DataFrame:
@@ -31,7 +46,7 @@ def thin(frame: pd.DataFrame, limit: int = 1500) -> pd.DataFrame:
 
 
 def _objectives(frame: pd.DataFrame) -> np.ndarray:
-    return frame.filter(regex=r"^f\d+$").to_numpy(dtype=float)
+    return vectors(frame, "objectives") if len(frame.columns) else np.zeros((len(frame), 0))
 
 
 def preference_ray(preference: Sequence[float], F: np.ndarray) -> np.ndarray:
@@ -64,18 +79,26 @@ def objective_space(explored: pd.DataFrame, front: pd.DataFrame, trajectory: pd.
         if analytic_front is not None:
             fig.add_trace(go.Scatter(x=analytic_front[:, 0], y=analytic_front[:, 1], mode="lines",
                                      line={"color": "#999", "dash": "dot"}, name="analytic front"))
-        fig.add_trace(go.Scatter(x=_objectives(explored)[:, 0] if len(explored) else [],
-                                 y=_objectives(explored)[:, 1] if len(explored) else [], mode="markers",
+        E = _objectives(explored)
+        fig.add_trace(go.Scatter(x=E[:, 0] if len(E) else [], y=E[:, 1] if len(E) else [], mode="markers",
                                  marker={"color": EXPLORED_COLOUR, "size": 5}, name="explored",
                                  customdata=explored[["run", "step"]].to_numpy().tolist() if len(explored) else None))
         fig.add_trace(go.Scatter(x=ray[:, 0], y=ray[:, 1], mode="lines", line={"color": "#1f77b4", "dash": "dash"},
                                  name="preference ray"))
+        # The trajectory is one path (cheap to redraw several times a second, whatever its length);
+        # where it starts and where it is now are marked.
         fig.add_trace(go.Scatter(x=F_traj[:, 0] if len(F_traj) else [], y=F_traj[:, 1] if len(F_traj) else [],
-                                 mode="markers+lines", line={"color": "rgba(0,0,0,0.15)"},
-                                 marker={"color": steps, "colorscale": TRAJECTORY_SCALE, "size": 6,
-                                         "colorbar": {"title": "step", "x": 1.02}}, name="trajectory",
-                                 customdata=np.column_stack([np.full(len(steps), run), steps]).tolist()
-                                 if run is not None and len(steps) else None))
+                                 mode="lines", line={"color": TRAJECTORY_COLOUR, "width": 1.5}, name="trajectory",
+                                 hoverinfo="skip"))
+        if len(F_traj):
+            ends = F_traj[[0, -1]]
+            fig.add_trace(go.Scatter(x=ends[:, 0], y=ends[:, 1], mode="markers", name="start / now",
+                                     marker={"color": ["#ffffff", TRAJECTORY_COLOUR], "size": [8, 11],
+                                             "line": {"width": 1.5, "color": TRAJECTORY_COLOUR}},
+                                     customdata=[[run, int(steps[0])], [run, int(steps[-1])]] if run is not None
+                                     else None,
+                                     hovertemplate="step %{customdata[1]}<extra></extra>" if run is not None
+                                     else None))
         if len(changes):
             idx = [i for i, s in enumerate(steps) if s in set(changes)]
             fig.add_trace(go.Scatter(x=F_traj[idx, 0], y=F_traj[idx, 1], mode="markers",
@@ -85,16 +108,15 @@ def objective_space(explored: pd.DataFrame, front: pd.DataFrame, trajectory: pd.
                                  marker={"color": FRONT_COLOUR, "size": 9, "line": {"width": 1, "color": "white"}},
                                  name="front (click to choose)",
                                  customdata=front[["run", "step"]].to_numpy().tolist() if len(front) else None))
-        F_all = np.vstack([a for a in (_objectives(explored), F_traj) if len(a)]) if len(explored) or len(F_traj) \
-            else np.zeros((0, 2))
+        F_all = np.vstack([a for a in (E, F_traj) if len(a)]) if len(E) or len(F_traj) else np.zeros((0, 2))
         if len(F_all):
             lo, hi = F_all.min(axis=0), F_all.max(axis=0)
             pad = 0.08 * np.maximum(hi - lo, 1e-9)
             fig.update_xaxes(range=[lo[0] - pad[0], hi[0] + pad[0]])
             fig.update_yaxes(range=[lo[1] - pad[1], hi[1] + pad[1]])
         fig.update_layout(xaxis_title=labels[0], yaxis_title=labels[1], height=460, clickmode="event+select",
-                          legend={"orientation": "h", "y": -0.2}, margin={"t": 30})
-        return fig
+                          legend=INSIDE_LEGEND)
+        return _fixed_layout(fig, "objective-space")
     E, Ff = _objectives(explored), _objectives(front)
     fig.add_trace(go.Scatter3d(x=E[:, 0] if len(E) else [], y=E[:, 1] if len(E) else [],
                                z=E[:, 2] if len(E) else [], mode="markers",
@@ -117,31 +139,31 @@ def metric_lines(history: pd.DataFrame, columns: Sequence[str], title: str, x: s
                  changes: Sequence[int] = ()) -> go.Figure:
     """Metrics against step (or oracle calls, or time) on log axes; NaN rows are skipped."""
     fig = go.Figure()
-    for column in columns:
-        if column not in history:
+    for name in columns:
+        if name not in history:
             continue
-        data = history[[x, column]].dropna()
-        data = data[data[column] > 0]
-        fig.add_trace(go.Scatter(x=data[x], y=data[column], mode="lines+markers", marker={"size": 4}, name=column))
+        data = history[[x, name]].dropna()
+        data = data[data[name] > 0]
+        fig.add_trace(go.Scatter(x=data[x], y=data[name], mode="lines", name=name))
     for step in changes:
         fig.add_vline(x=step, line={"dash": "dot", "color": "#ff7f0e"})
     fig.update_yaxes(type="log", exponentformat="power")
-    fig.update_layout(title=title, xaxis_title=x, height=320, margin={"t": 40}, legend={"orientation": "h", "y": -0.3})
-    return fig
+    fig.update_layout(title=title, xaxis_title=x, height=320, legend=INSIDE_LEGEND)
+    return _fixed_layout(fig, title)
 
 
 def weights_chart(history: pd.DataFrame, labels: Sequence[str], changes: Sequence[int] = ()) -> go.Figure:
     """The solver's weights on each objective against step."""
     fig = go.Figure()
     for s, label in enumerate(labels):
-        column = f"w{s + 1}"
-        if column in history:
-            fig.add_trace(go.Scatter(x=history["step"], y=history[column], mode="lines", name=label))
+        name = column("weights", s)
+        if name in history:
+            fig.add_trace(go.Scatter(x=history["step"], y=history[name], mode="lines", name=label))
     for step in changes:
         fig.add_vline(x=step, line={"dash": "dot", "color": "#ff7f0e"})
     fig.update_layout(title="Weights on the objectives", xaxis_title="step", yaxis={"range": [0, 1]}, height=320,
-                      margin={"t": 40}, legend={"orientation": "h", "y": -0.3})
-    return fig
+                      legend=INSIDE_LEGEND)
+    return _fixed_layout(fig, "weights")
 
 
 def ternary_picker(preference: Sequence[float], labels: Sequence[str], resolution: int = 20) -> go.Figure:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pareto_app.history import History
+from pareto_app.history import History, columns, named, vectors
 from pareto_app.indicators import hypervolume, nondominated
 from pareto_app.result import Result
 from pareto_app.store import LIVE_STATES, RunStore
@@ -119,7 +119,7 @@ class Exploration:
             h = view.history
             if task is not None and view.task != task or len(h) == 0:
                 continue
-            frame = pd.DataFrame(h.objectives, columns=[f"f{s + 1}" for s in range(h.S)])
+            frame = pd.DataFrame(h.objectives, columns=columns("objectives", h.S))
             frame.insert(0, "step", h.step.astype(int))
             frame.insert(0, "run", view.run_id)
             frame["constraint_violation"] = h.constraint_violation
@@ -147,17 +147,16 @@ class Exploration:
 
 
 def objective_matrix(frame: pd.DataFrame) -> np.ndarray:
-    return frame.filter(regex=r"^f\d+$").to_numpy(dtype=float)
+    return vectors(frame, "objectives")
 
 
 def preference_schedule(history: pd.DataFrame) -> list[dict[str, Any]]:
     """The preferences a run followed: its first, and each one set while it ran (step it took effect)."""
     schedule: list[dict[str, Any]] = []
-    columns = [c for c in history.columns if c.startswith("r") and c[1:].isdigit()]
-    for row in history[["step", "preference_changed", *columns]].itertuples(index=False):
-        r = [float(v) for v in row[2:]]
-        if not schedule or row[1] or r != schedule[-1]["preference"]:
-            schedule.append({"from_step": int(row[0]), "preference": r})
+    preferences = vectors(history, "preference")
+    for step, changed, r in zip(history["step"], history["preference_changed"], preferences.tolist()):
+        if not schedule or changed or r != schedule[-1]["preference"]:
+            schedule.append({"from_step": int(step), "preference": r})
     return schedule
 
 
@@ -168,15 +167,14 @@ def point_payload(result: Result, step: int, x: Any, y: Any) -> dict[str, Any]:
     archive did not keep them for this step.
     """
     history = result.history
-    row = history[history["step"] == step].iloc[-1].to_dict()
-    S = len(result.objectives)
+    row = named(history[history["step"] == step].iloc[-1].to_dict())
     return {
-        "objectives": [float(row[f"f{s + 1}"]) for s in range(S)],
-        "weights": [float(row[f"w{s + 1}"]) for s in range(S)],
-        "preference": [float(row[f"r{s + 1}"]) for s in range(S)],
-        "metrics": {k: (None if pd.isna(row[k]) else float(row[k]))
-                    for k in ("constraint_violation", "stationarity", "kkt_residual", "direction_norm", "elapsed")},
-        "oracle_calls": {k[len("oracle_"):]: int(v) for k, v in row.items() if k.startswith("oracle_")},
+        "objectives": row["objectives"],
+        "weights": row["weights"],
+        "preference": row["preference"],
+        "metrics": {k: row[k] for k in ("constraint_violation", "stationarity", "kkt_residual", "direction_norm",
+                                        "elapsed")},
+        "oracle_calls": row["oracle_calls"],
         "step": int(step),
         "x": None if x is None else x.double().tolist(),
         "y": None if y is None else y.double().tolist(),

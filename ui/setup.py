@@ -14,6 +14,8 @@ from pareto_app.problem import Problem, resolve_device
 from pareto_app.runspec import DEFAULT_IDLE_LIMIT_S
 from pareto_app.solvers import check_options
 
+MIN_IDLE_LIMIT_S = 10.0
+
 
 @dataclass
 class Setup:
@@ -123,7 +125,11 @@ def render_sidebar() -> Setup:
         idle = float(st.number_input("Idle limit (s)", min_value=0.0, max_value=7 * 86400.0, value=DEFAULT_IDLE_LIMIT_S,
                                      step=60.0, key="setup_idle_limit",
                                      help="a run goes on when its tab is closed; it stops by itself once no page has "
-                                          "looked at it for this long (0: never)"))
+                                          f"looked at it for this long (0: never; at least {MIN_IDLE_LIMIT_S:g} s, "
+                                          "so that a page busy for a moment does not stop the run it shows)"))
+        if 0 < idle < MIN_IDLE_LIMIT_S:
+            errors.append(f"Idle limit {idle:g} s: accepted 0 (never) or at least {MIN_IDLE_LIMIT_S:g} s; a page "
+                          "records that it watches a run with each redraw, and a busy moment could stop it")
     if problem is not None and algo.needs_strong_convexity and not problem.strongly_convex:
         errors.append(f"{solver} needs a strongly convex lower level; {task} is merely convex: use 'wc-penalty'")
     return Setup(task=task, task_params=params, solver=solver, options=options, device=device, steps=steps, seed=seed,
