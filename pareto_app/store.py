@@ -21,9 +21,10 @@ import json
 import math
 import os
 import sqlite3
+import threading
 import zlib
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -150,9 +151,10 @@ class RunStore:
         written by a newer pareto-app.
         """
         if path is not None and str(path) == ":memory:":
-            # Every call opens its own connection, and each in-memory connection is a fresh, empty database.
+            # Each thread has its own connection, and each in-memory connection is a fresh, empty database.
             raise ValueError("RunStore needs a file path, not ':memory:' (use a temporary file instead)")
         self.path = Path(path).expanduser() if path is not None else default_db_path()
+        self._local = threading.local()
         if self.path.is_dir():
             raise ValueError(f"run database path {str(self.path)!r} is a directory; give a file path such as "
                              f"{str(self.path / 'runs.db')!r}")
@@ -171,29 +173,45 @@ class RunStore:
     # -- connections ------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE below), not the module's implicit ones.
-        return sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        """This thread's connection, opened once: a worker reads its control row many times a second
+        and a page several times per redraw, and opening a connection costs about a millisecond."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():
+            # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE below), not the module's
+            # implicit ones, so every read outside them sees the latest commit.
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            # With WAL, NORMAL loses no committed transaction when a process dies (only on a power cut,
+            # the last ones); FULL would fsync at every flush of a running worker.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        with closing(self._connect()) as conn:
-            yield conn
+        yield self._connect()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         # BEGIN IMMEDIATE takes the write lock up front: a deferred transaction that reads and then
         # writes can fail at once with SQLITE_BUSY instead of waiting for the other writer.
-        with closing(self._connect()) as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close this thread's connection (others close with their threads)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
 
     def _initialize(self) -> None:
-        with closing(self._connect()) as conn:
+        with self._read() as conn:
             # WAL is a property of the file, set once; it cannot change inside a transaction.
             conn.execute("PRAGMA journal_mode = WAL")
         with self._write() as conn:

@@ -218,7 +218,8 @@ def test_a_live_worker_is_never_taken_for_interrupted_and_a_live_run_is_not_dele
 
 
 def test_a_sweep_whose_worker_died_resumes_its_unfinished_runs(store):
-    sweep = spec(steps=150, kind="sweep", preferences=[[0.9, 0.1], [0.5, 0.5], [0.1, 0.9]])
+    steps = 600  # each run lasts a few seconds: the second has a checkpoint (every 2 s) before it ends
+    sweep = spec(steps=steps, kind="sweep", preferences=[[0.9, 0.1], [0.5, 0.5], [0.1, 0.9]])
     run_id = launcher.start(store, sweep, num_objectives=2)
     wait_for(lambda: len(store.children(run_id)) == 2 and store.last_checkpoint(store.children(run_id)[1]),
              "the second run's first checkpoint")
@@ -233,5 +234,5 @@ def test_a_sweep_whose_worker_died_resumes_its_unfinished_runs(store):
     assert len(children) == 3  # the interrupted run was resumed, not run again beside itself
     for child, r in zip(children, sweep.preferences):
         result = store.load(child)
-        assert result.status == "finished" and result.history["step"].tolist() == list(range(150))
+        assert result.status == "finished" and result.history["step"].tolist() == list(range(steps))
         assert result.preference == pytest.approx(r)
