@@ -23,8 +23,8 @@ from ui.store import archive, archive_problem, exports
 
 # The objective space and status line redraw this often while a run is live; the metric charts less
 # often. Each redraw sends only thinned data (a line per trace), so a browser keeps up on one core.
-REDRAW_EVERY_S = 0.3
-METRICS_EVERY_S = 1.0
+REDRAW_EVERY_S = 0.4
+METRICS_EVERY_S = 2.0
 TRAJECTORY_SHOWN = 800
 EXPLORED_SHOWN = 1000
 METRIC_POINTS_SHOWN = 600
@@ -70,16 +70,15 @@ with left:
     preference = preference_widget(S, labels, prefix=f"explore_pref{S}")
     c1, c2, c3 = st.columns(3)
     start = c1.button("Start", type="primary", key="explore_start", disabled=running or not setup.ok or preference is None)
+    # on_click: the command reaches the archive before the page reruns, not once the rerun gets to
+    # the button (a server busy with other tabs takes seconds for a whole rerun).
     if running and view.command != "pause":
-        if c2.button("Pause", key="explore_pause"):
-            store.command(view.run_id, "pause")
-            st.rerun()
-    elif c2.button("Resume", key="explore_resume", disabled=not running):
-        store.command(view.run_id, "run")
-        st.rerun()
-    if c3.button("Stop", key="explore_stop", disabled=not running):
-        store.command(view.run_id, "stop")
-        st.rerun()
+        c2.button("Pause", key="explore_pause", on_click=store.command, args=(view.run_id, "pause"))
+    else:
+        c2.button("Resume", key="explore_resume", disabled=not running,
+                  on_click=store.command, args=(view.run_id if view is not None else -1, "run"))
+    c3.button("Stop", key="explore_stop", disabled=not running,
+              on_click=store.command, args=(view.run_id if view is not None else -1, "stop"))
     if view is not None and view.status in ("interrupted", "stopped") and store.last_checkpoint(view.run_id) is not None:
         if st.button("Resume from its last checkpoint", key="explore_continue",
                      help="a new worker process continues the run from the last state it saved"):

@@ -1,9 +1,11 @@
 """Starting worker processes for runs, from the server (or any process), with one kept warm.
 
 A worker process imports torch before it is given a job, which takes seconds; the launcher
-keeps one spare waiting on its stdin, so a run starts at once and the next spare warms up
-while it runs. Workers run in their own session: they outlive the page, the server and a
-Ctrl-C of it, and stop at their budget, when stopped, or after their idle limit.
+keeps one spare waiting on its stdin, so a run starts at once. The next spare is not started
+beside a run that has just begun (its imports would take a core from the run's first seconds):
+only once the launcher's runs have ended, or the newest has run `SPARE_AFTER_S`.
+Workers run in their own session: they outlive the page, the server and a Ctrl-C of it, and
+stop at their budget, when stopped, or after their idle limit.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +22,11 @@ from .runspec import RunSpec
 from .store import RunStore
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+SPARE_AFTER_S = 20.0
 _lock = threading.Lock()  # the server calls from several session threads
 _spare: subprocess.Popen | None = None
 _children: list[subprocess.Popen] = []
+_handed_at = -float("inf")  # when the newest run went to a worker (time.monotonic())
 
 
 def _spawn() -> subprocess.Popen:
@@ -38,7 +43,7 @@ def _reap() -> None:
 
 
 def _hand(run_id: int, store: RunStore, mode: str) -> subprocess.Popen:
-    global _spare
+    global _spare, _handed_at
     with _lock:
         _reap()
         proc = _spare if _spare is not None and _spare.poll() is None else _spawn()
@@ -51,14 +56,21 @@ def _hand(run_id: int, store: RunStore, mode: str) -> subprocess.Popen:
             proc.stdin.write(f"{store.path}\t{run_id}\t{mode}\n")
             proc.stdin.close()
         _children.append(proc)
-        _spare = _spawn()
+        _handed_at = time.monotonic()
+        timer = threading.Timer(SPARE_AFTER_S, warm)
+        timer.daemon = True
+        timer.start()
         return proc
 
 
 def warm() -> None:
-    """Start the spare worker now (a page calls this when it opens, before any Start)."""
+    """Start the spare worker if there is none, and no run started in the last `SPARE_AFTER_S` is
+    still going (pages call this on each redraw; a timer calls it after each start)."""
     global _spare
     with _lock:
+        _reap()
+        if _children and time.monotonic() - _handed_at < SPARE_AFTER_S:
+            return
         if _spare is None or _spare.poll() is not None:
             _spare = _spawn()
 

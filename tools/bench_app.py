@@ -156,7 +156,10 @@ def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, library: fl
         every = {int(float(page.get_by_label("Metrics every", exact=True).input_value())) for page in pages}
         if every != {METRICS_EVERY}:
             say(f"the sidebar's Metrics every is {every}, not {METRICS_EVERY} as in the library run")
-        clicked = [press(page, "explore_start") for page in pages]  # all tabs at once
+        # All tabs at once, each as soon as its Start button is enabled (a page may still be redrawing
+        # after the typed step count).
+        clicked = [wait_until(lambda page=page: press(page, "explore_start"), "the Start button", 60, interval=0.05,
+                              page=page) for page in pages]
         app, rates, first_step, solver_s = [], [], [], []
         for page, at in zip(pages, clicked):
             app.append(timed("a run to finish on its page",

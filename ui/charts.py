@@ -45,6 +45,12 @@ def thin(frame: pd.DataFrame, limit: int = 1500) -> pd.DataFrame:
     return frame[keep]
 
 
+def _run_step(points: pd.DataFrame) -> np.ndarray | None:
+    # An integer array, not nested lists: Plotly validates a list element by element (most of a
+    # redraw's server time for a long front).
+    return points[["run", "step"]].to_numpy(dtype=np.int64) if len(points) else None
+
+
 def _objectives(frame: pd.DataFrame) -> np.ndarray:
     return vectors(frame, "objectives") if len(frame.columns) else np.zeros((len(frame), 0))
 
@@ -82,7 +88,7 @@ def objective_space(explored: pd.DataFrame, front: pd.DataFrame, trajectory: pd.
         E = _objectives(explored)
         fig.add_trace(go.Scatter(x=E[:, 0] if len(E) else [], y=E[:, 1] if len(E) else [], mode="markers",
                                  marker={"color": EXPLORED_COLOUR, "size": 5}, name="explored",
-                                 customdata=explored[["run", "step"]].to_numpy().tolist() if len(explored) else None))
+                                 customdata=_run_step(explored)))
         fig.add_trace(go.Scatter(x=ray[:, 0], y=ray[:, 1], mode="lines", line={"color": "#1f77b4", "dash": "dash"},
                                  name="preference ray"))
         # The trajectory is one path (cheap to redraw several times a second, whatever its length);
@@ -107,7 +113,7 @@ def objective_space(explored: pd.DataFrame, front: pd.DataFrame, trajectory: pd.
         fig.add_trace(go.Scatter(x=Ff[:, 0] if len(Ff) else [], y=Ff[:, 1] if len(Ff) else [], mode="markers",
                                  marker={"color": FRONT_COLOUR, "size": 9, "line": {"width": 1, "color": "white"}},
                                  name="front (click to choose)",
-                                 customdata=front[["run", "step"]].to_numpy().tolist() if len(front) else None))
+                                 customdata=_run_step(front)))
         F_all = np.vstack([a for a in (E, F_traj) if len(a)]) if len(E) or len(F_traj) else np.zeros((0, 2))
         if len(F_all):
             lo, hi = F_all.min(axis=0), F_all.max(axis=0)
