@@ -15,7 +15,7 @@ import streamlit as st
 from pareto_app import launcher
 from pareto_app.runspec import RunSpec
 from pareto_app.termination import Termination
-from ui.charts import metric_lines, objective_space, thin, weights_chart
+from ui.charts import metric_lines, objective_space, run_step, thin, weights_chart
 from ui.exploration import Exploration, RunView, objective_matrix, point_payload
 from ui.preference import preference_widget, show_preference
 from ui.setup import Setup, analytic_front, current_setup
@@ -200,9 +200,9 @@ def _remember_front_click() -> None:
     task = current.task if current is not None else setup.task
     on_front = {(int(r.run), int(r.step)) for r in exploration.front(task, tolerance).itertuples()}
     for point in points or []:
-        custom = point.get("customdata")
-        if custom is not None and len(custom) == 2 and (int(custom[0]), int(custom[1])) in on_front:
-            st.session_state["explore_choice"] = f"{int(custom[0])}:{int(custom[1])}"
+        clicked = run_step(point.get("customdata"))
+        if clicked in on_front:
+            st.session_state["explore_choice"] = f"{clicked[0]}:{clicked[1]}"
             st.session_state["explore_choice_clicked"] = True
 
 

@@ -373,7 +373,7 @@ _MARKERS_JS = """([key, name]) => {
             if (d > 0.5) gap = Math.min(gap, d);
         }
         return {x: X, y: Y, fx: trace.x[k], fy: trace.y[k], gap: gap,
-                custom: trace.customdata ? Array.from(trace.customdata[k]) : null};
+                custom: trace.customdata ? String(trace.customdata[k]).split(':').map(Number) : null};
     });
 }"""
 

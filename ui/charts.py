@@ -15,11 +15,11 @@ TRAJECTORY_SCALE = "Viridis"
 FRONT_COLOUR = "#d62728"
 EXPLORED_COLOUR = "#c7c7c7"
 TRAJECTORY_COLOUR = "#2a7f62"
-# Charts redrawn several times a second keep fixed margins and an inside legend: Plotly's automatic
-# margins re-measure every label on each redraw (a quarter of a redraw's time in Chromium's profile).
-FIXED_MARGIN = {"l": 64, "r": 16, "t": 40, "b": 48}
-INSIDE_LEGEND = {"x": 0.99, "y": 0.99, "xanchor": "right", "yanchor": "top", "bgcolor": "rgba(255,255,255,0.7)",
-                 "font": {"size": 11}}
+# Charts redrawn several times a second keep fixed margins: Plotly's automatic margins re-measure
+# every label and the legend on each redraw (a quarter of a redraw's time in Chromium's profile).
+# The legend sits below the plot, in the fixed bottom margin, where it covers no point to click.
+FIXED_MARGIN = {"l": 64, "r": 16, "t": 40, "b": 96, "autoexpand": False}
+BELOW_LEGEND = {"orientation": "h", "x": 0.0, "xanchor": "left", "y": -0.16, "yanchor": "top", "font": {"size": 11}}
 
 
 def _fixed_layout(fig: go.Figure, revision: str) -> go.Figure:
@@ -46,9 +46,20 @@ def thin(frame: pd.DataFrame, limit: int = 1500) -> pd.DataFrame:
 
 
 def _run_step(points: pd.DataFrame) -> np.ndarray | None:
-    # An integer array, not nested lists: Plotly validates a list element by element (most of a
-    # redraw's server time for a long front).
-    return points[["run", "step"]].to_numpy(dtype=np.int64) if len(points) else None
+    """"run:step" per point, as one array: Plotly validates a nested list element by element (most of
+    a redraw's server time for a long front), and a string comes back whole in a click event."""
+    if not len(points):
+        return None
+    return (points["run"].astype(int).astype(str) + ":" + points["step"].astype(int).astype(str)).to_numpy(dtype=object)
+
+
+def run_step(custom: object) -> tuple[int, int] | None:
+    """(run, step) from a chart point's customdata ("run:step"); None for anything else."""
+    try:
+        run, step = str(custom).split(":")
+        return int(run), int(step)
+    except ValueError:
+        return None
 
 
 def _objectives(frame: pd.DataFrame) -> np.ndarray:
@@ -101,10 +112,10 @@ def objective_space(explored: pd.DataFrame, front: pd.DataFrame, trajectory: pd.
             fig.add_trace(go.Scatter(x=ends[:, 0], y=ends[:, 1], mode="markers", name="start / now",
                                      marker={"color": ["#ffffff", TRAJECTORY_COLOUR], "size": [8, 11],
                                              "line": {"width": 1.5, "color": TRAJECTORY_COLOUR}},
-                                     customdata=[[run, int(steps[0])], [run, int(steps[-1])]] if run is not None
-                                     else None,
-                                     hovertemplate="step %{customdata[1]}<extra></extra>" if run is not None
-                                     else None))
+                                     customdata=[f"{run}:{int(steps[0])}", f"{run}:{int(steps[-1])}"]
+                                     if run is not None else None,
+                                     text=[f"step {int(steps[0])}", f"step {int(steps[-1])}"],
+                                     hovertemplate="%{text}<extra></extra>"))
         if len(changes):
             idx = [i for i, s in enumerate(steps) if s in set(changes)]
             fig.add_trace(go.Scatter(x=F_traj[idx, 0], y=F_traj[idx, 1], mode="markers",
@@ -121,7 +132,7 @@ def objective_space(explored: pd.DataFrame, front: pd.DataFrame, trajectory: pd.
             fig.update_xaxes(range=[lo[0] - pad[0], hi[0] + pad[0]])
             fig.update_yaxes(range=[lo[1] - pad[1], hi[1] + pad[1]])
         fig.update_layout(xaxis_title=labels[0], yaxis_title=labels[1], height=460, clickmode="event+select",
-                          legend=INSIDE_LEGEND)
+                          legend=BELOW_LEGEND)
         return _fixed_layout(fig, "objective-space")
     E, Ff = _objectives(explored), _objectives(front)
     fig.add_trace(go.Scatter3d(x=E[:, 0] if len(E) else [], y=E[:, 1] if len(E) else [],
@@ -154,7 +165,7 @@ def metric_lines(history: pd.DataFrame, columns: Sequence[str], title: str, x: s
     for step in changes:
         fig.add_vline(x=step, line={"dash": "dot", "color": "#ff7f0e"})
     fig.update_yaxes(type="log", exponentformat="power")
-    fig.update_layout(title=title, xaxis_title=x, height=320, legend=INSIDE_LEGEND)
+    fig.update_layout(title=title, xaxis_title=x, height=320, legend=BELOW_LEGEND)
     return _fixed_layout(fig, title)
 
 
@@ -168,7 +179,7 @@ def weights_chart(history: pd.DataFrame, labels: Sequence[str], changes: Sequenc
     for step in changes:
         fig.add_vline(x=step, line={"dash": "dot", "color": "#ff7f0e"})
     fig.update_layout(title="Weights on the objectives", xaxis_title="step", yaxis={"range": [0, 1]}, height=320,
-                      legend=INSIDE_LEGEND)
+                      legend=BELOW_LEGEND)
     return _fixed_layout(fig, "weights")
 
 
