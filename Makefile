@@ -24,7 +24,7 @@ run: install
 # they time what a person sees (pause, stop, redraws), which a second busy process would blur.
 test: install
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q -n 2 --ignore=tests/test_browser.py
+	$(PY) -m pytest -q -n 2 --dist worksteal --ignore=tests/test_browser.py
 	$(PY) -m pytest -q tests/test_browser.py
 
 lint: install

@@ -55,6 +55,7 @@ class LiveWriter:
         self.progress = 0.0
         self.last: Iterate | None = None
         self._flushed = self._checkpointed = time.monotonic()
+        self._first = True
 
     def add(self, it: Iterate) -> None:
         self.last = it
@@ -63,7 +64,9 @@ class LiveWriter:
         self.keep_points = it.x.numel() + it.y.numel() <= KEEP_POINTS_UP_TO
         self.points.append((_blob(it.x), _blob(it.y)) if self.keep_points else None)
         self.progress = self.spec.termination.progress(it.step + 1, row["oracle_total"], it.elapsed)
-        if time.monotonic() - self._flushed >= FLUSH_EVERY_S:
+        # The first iterate goes out at once: a page shows "step 1" as soon as the run has taken one.
+        if self._first or time.monotonic() - self._flushed >= FLUSH_EVERY_S:
+            self._first = False
             self.flush()
 
     def flush(self, status: str | None = None, checkpoint: bool = False) -> None:
