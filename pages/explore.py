@@ -72,13 +72,14 @@ with left:
     start = c1.button("Start", type="primary", key="explore_start", disabled=running or not setup.ok or preference is None)
     # on_click: the command reaches the archive before the page reruns, not once the rerun gets to
     # the button (a server busy with other tabs takes seconds for a whole rerun).
+    def send(command: str) -> None:
+        store.command(view.run_id, command)  # enabled only while a run is shown, so `view` is set
+
     if running and view.command != "pause":
-        c2.button("Pause", key="explore_pause", on_click=store.command, args=(view.run_id, "pause"))
+        c2.button("Pause", key="explore_pause", on_click=send, args=("pause",))
     else:
-        c2.button("Resume", key="explore_resume", disabled=not running,
-                  on_click=store.command, args=(view.run_id if view is not None else -1, "run"))
-    c3.button("Stop", key="explore_stop", disabled=not running,
-              on_click=store.command, args=(view.run_id if view is not None else -1, "stop"))
+        c2.button("Resume", key="explore_resume", disabled=not running, on_click=send, args=("run",))
+    c3.button("Stop", key="explore_stop", disabled=not running, on_click=send, args=("stop",))
     if view is not None and view.status in ("interrupted", "stopped") and store.last_checkpoint(view.run_id) is not None:
         if st.button("Resume from its last checkpoint", key="explore_continue",
                      help="a new worker process continues the run from the last state it saved"):
