@@ -8,6 +8,7 @@ resume, stop, a new preference) to the run's control row, which the worker reads
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import streamlit as st
@@ -23,8 +24,16 @@ from ui.store import archive, archive_problem, exports
 
 # The objective space and status line redraw this often while a run is live; the metric charts less
 # often. Each redraw sends only thinned data (a line per trace), so a browser keeps up on one core.
+# With more stepping workers than cores, pages redraw proportionally less often: a redraw then takes
+# its CPU from the solvers, and clicks wait behind the redraws of every tab.
 REDRAW_EVERY_S = 0.4
 METRICS_EVERY_S = 2.0
+CORES = os.cpu_count() or 1
+
+
+def redraw_every() -> float:
+    return REDRAW_EVERY_S * max(1.0, store.stepping_workers() / CORES)
+
 TRAJECTORY_SHOWN = 800
 EXPLORED_SHOWN = 1000
 METRIC_POINTS_SHOWN = 600
@@ -119,7 +128,10 @@ def _rate(history) -> str:
     return f"{per_second:.0f} it/s" if per_second >= 1 else f"{1 / per_second:.1f} s/step"
 
 
-@st.fragment(run_every=REDRAW_EVERY_S if running else None)
+interval = redraw_every() if running else None
+
+
+@st.fragment(run_every=interval)
 def live() -> None:
     """The status line and the objective space, several times a second while the run is live."""
     if st.session_state.pop("explore_choice_clicked", False):
@@ -130,8 +142,8 @@ def live() -> None:
         return
     current.refresh(store)
     store.watch(current.run_id)
-    if running and not current.live:
-        st.rerun()  # the run ended: refresh the buttons
+    if running and not current.live or interval is not None and redraw_every() != interval:
+        st.rerun()  # the run ended (refresh the buttons), or the machine got busier or freer
     history = current.history
     if current.status in ("diverged", "failed", "interrupted"):
         (st.warning if current.status == "interrupted" else st.error)(f"{current.label} {current.status}: "
@@ -168,7 +180,7 @@ def live() -> None:
     st.plotly_chart(fig, key="explore_objective_space", on_select=_remember_front_click, selection_mode="points")
 
 
-@st.fragment(run_every=METRICS_EVERY_S if running else None)
+@st.fragment(run_every=METRICS_EVERY_S * interval / REDRAW_EVERY_S if interval is not None else None)
 def live_metrics() -> None:
     """The KKT residual, constraint violation and weights: read more slowly than the objective space."""
     current = exploration.views.get(st.session_state.get("explore_run"))

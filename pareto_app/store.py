@@ -506,6 +506,12 @@ class RunStore:
         with self._write() as conn:
             conn.execute("UPDATE control SET watched = ? WHERE run_id = ?", (_now(), _check_id(run_id)))
 
+    def stepping_workers(self) -> int:
+        """How many worker processes are running a run now (a sweep's runs share their worker)."""
+        with self._read() as conn:
+            return int(conn.execute("SELECT COUNT(DISTINCT pid) FROM runs WHERE status = 'running' AND pid IS NOT NULL")
+                       .fetchone()[0])
+
     def reap(self, stale_after: float = STALE_AFTER_S) -> list[int]:
         """Mark live runs whose worker is gone interrupted; their ids.
 
