@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from . import solvers, tasks
-from .api import solve
+from .api import Diverged, solve
 from .bench import bench_hvp, bench_iteration, bench_qp, print_rows
-from .result import Iterate
+from .result import Iterate, writable_result_path
 
 
 def _parse_value(text: str) -> Any:
@@ -105,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
                     default = "auto" if opt.default is None else repr(opt.default)
                     print(f"    {key} = {default}  ({opt.help})")
         elif args.command == "solve":
+            if args.out:
+                writable_result_path(args.out)  # before the run: its work is not lost to a bad path
             problem = tasks.get(args.task, **_pairs(args.param, "--param"))
             result = solve(problem, args.solver, _preference(args.preference), steps=args.steps, seed=args.seed,
                            device=args.device, metrics_every=args.metrics_every, progress=ProgressLine(),
@@ -138,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except Diverged as err:  # not one finite iterate: nothing to save or show
+        print(f"error: {err}", file=sys.stderr)
+        return 3
     return 0
 
 

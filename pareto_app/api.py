@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -73,12 +74,16 @@ def stream(problem: Problem, solver: str = "wc-mhgd", preference: Sequence[float
     return iter(Run(run, steps, seed, controller, metrics_every))
 
 
-def whole_number(name: str, value: Any, low: int, alternative: str = "") -> int:
-    """`value` as an int ≥ `low`; ValueError naming `name`, the value and what is accepted."""
-    accepted = f"a whole number ≥ {low}" + (f" ({alternative})" if alternative else "")
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+def whole_number(name: str, value: Any, low: int, alternative: str = "", high: int = 2**63 - 1) -> int:
+    """`value` as an int in [`low`, `high`]; ValueError naming `name`, the value and what is accepted.
+
+    `high` defaults to the largest int64: torch and numpy take nothing bigger (a seed, a step count)."""
+    accepted = f"a whole number ≥ {low} and ≤ {high}" + (f" ({alternative})" if alternative else "")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ValueError(f"{name}={value!r} is not a number; accepted: {accepted}")
-    if not np.isfinite(value) or int(value) != value or value < low:
+    # Python ints of any size compare exactly; math.isfinite would overflow on them.
+    if isinstance(value, (float, np.floating)) and not math.isfinite(value) or int(value) != value \
+            or not low <= int(value) <= high:
         raise ValueError(f"{name}={value!r}; accepted: {accepted}")
     return int(value)
 

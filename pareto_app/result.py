@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,11 +123,12 @@ class Result:
         """
         from .exports import export_csv, export_json, export_torch
 
-        path = Path(path)
+        path = writable_result_path(path)
         writers = {".json": export_json, ".csv": export_csv, ".pt": export_torch}
-        if path.suffix not in writers:
-            raise ValueError(f"cannot save a result as {path.suffix!r}; accepted: .json, .csv, .pt")
-        path.write_bytes(writers[path.suffix](self))
+        try:
+            path.write_bytes(writers[path.suffix](self))
+        except OSError as err:
+            raise ValueError(f"cannot write the result to {str(path)!r}: {err.strerror or err}") from err
         return path
 
     @classmethod
@@ -154,6 +156,28 @@ class Result:
             # Tensors and plain data only: loading never runs code from the file.
             return cls.from_dict(torch.load(path, weights_only=True))
         raise ValueError(f"cannot load a result from {path.suffix!r}; accepted: .json, .pt")
+
+
+SAVED_SUFFIXES = (".json", ".csv", ".pt")
+
+
+def writable_result_path(path: str | Path) -> Path:
+    """`path` as a Path a Result can be saved to; ValueError naming what is wrong (a suffix other than
+    .json/.csv/.pt, a folder that does not exist or cannot be written, a folder given as the file) —
+    checked before a run, so that no run's work is lost to a bad output path."""
+    path = Path(path).expanduser()
+    if path.suffix not in SAVED_SUFFIXES:
+        raise ValueError(f"cannot save a result as {str(path)!r} (suffix {path.suffix!r}); accepted: "
+                         + ", ".join(SAVED_SUFFIXES))
+    folder = path.parent
+    if path.is_dir():
+        raise ValueError(f"cannot save a result as {str(path)!r}: it is a folder; give a file name such as "
+                         f"{str(path / ('result' + path.suffix))!r}")
+    if not folder.is_dir():
+        raise ValueError(f"cannot save a result as {str(path)!r}: the folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ValueError(f"cannot save a result as {str(path)!r}: no permission to write there")
+    return path
 
 
 def history_records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -197,3 +197,34 @@ def test_cli_lists_tasks_and_solvers(capsys):
     main(["solvers"])
     out = capsys.readouterr().out
     assert "toy-quadratic" in out and "toy-llgc" in out and "wc-penalty" in out and "hypergrad" in out
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--seed", "99999999999999999999999"], "seed=99999999999999999999999; accepted: a whole number ≥ 0 and ≤ "),
+    (["--out", "/nonexistent/dir/r.json"], "the folder '/nonexistent/dir' does not exist"),
+    (["--out", "result.txt"], "suffix '.txt'); accepted: .json, .csv, .pt"),
+])
+def test_cli_rejects_bad_numbers_and_output_paths_before_the_run(argv, says, capsys):
+    assert main(["solve", "--steps", "3", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and says in err and "Traceback" not in err
+    assert err.count("\n") == 1, err  # one line
+
+
+def test_whole_numbers_of_any_size_are_checked_not_crashed_on():
+    from pareto_app.api import whole_number
+
+    assert whole_number("seed", 2**63 - 1, 0) == 2**63 - 1
+    for bad in (2**64, -(2**70), float("inf"), float("nan"), True, np.bool_(True), "3", 2.5):
+        with pytest.raises(ValueError, match="seed="):
+            whole_number("seed", bad, 0)
+
+
+def test_saving_to_a_missing_folder_or_a_folder_is_a_clear_error(tmp_path):
+    result = pa.solve(pa.tasks.get("toy-quadratic"), "wc-mhgd", steps=2)
+    with pytest.raises(ValueError, match="does not exist"):
+        result.save(tmp_path / "missing" / "r.json")
+    (tmp_path / "d.json").mkdir()
+    with pytest.raises(ValueError, match="it is a folder"):
+        result.save(tmp_path / "d.json")
+    assert result.save(tmp_path / "r.json").exists()
