@@ -24,7 +24,7 @@ def normalize_preference(preference: Sequence[float] | np.ndarray | None, S: int
         raise ValueError(f"preference {list(r)} has a NaN or infinite entry; accepted: {S} finite non-negative numbers")
     if np.any(r < 0):
         raise ValueError(f"preference {list(r)} has a negative entry; accepted: {S} non-negative numbers, not all zero")
-    total = r.sum()
-    if total <= 0:
+    if r.max() <= 0:
         raise ValueError(f"preference {list(r)} is all zeros; accepted: {S} non-negative numbers, not all zero")
-    return r / total
+    r = r / r.max()  # first: entries near the float limit would make the sum infinite, and r / Σr zero
+    return r / r.sum()

@@ -136,13 +136,26 @@ class Problem:
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """`auto` means CUDA when there is a GPU, the CPU otherwise."""
+    """`auto` means CUDA when there is a GPU, the CPU otherwise; ValueError for anything else than
+    'auto', 'cpu', 'cuda' or 'cuda:N' of a GPU this machine has (a str or a torch.device)."""
+    accepted = "accepted: 'auto', 'cpu', 'cuda', 'cuda:N' (or the torch.device of one)"
     if isinstance(device, torch.device):
-        return device
-    if device == "auto":
+        name = str(device)
+    elif isinstance(device, str):
+        name = device
+    else:
+        raise ValueError(f"device={device!r} is not a device name; {accepted}")
+    if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device in ("cpu", "cuda") or device.startswith("cuda:"):
-        if device.startswith("cuda") and not torch.cuda.is_available():
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or name.startswith("cuda:"):
+        index = name[len("cuda:"):] if name.startswith("cuda:") else "0"
+        if not index.isdigit():
+            raise ValueError(f"device={device!r} is not a device name; {accepted}")
+        if not torch.cuda.is_available():
             raise ValueError(f"device={device!r} was asked for but no CUDA GPU is available; use 'auto' or 'cpu'")
-        return torch.device(device)
-    raise ValueError(f"unknown device {device!r}; accepted: 'auto', 'cpu', 'cuda'")
+        if int(index) >= torch.cuda.device_count():
+            raise ValueError(f"device={device!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+        return torch.device(name)
+    raise ValueError(f"unknown device {name!r}; {accepted}")

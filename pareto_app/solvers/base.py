@@ -35,15 +35,20 @@ class Option:
 
     def check(self, solver: str, name: str, value: Any) -> Any:
         if value is None:
-            return None
+            if self.default is None:
+                return None  # estimated from the problem at the start
+            raise ValueError(f"{solver}: option {name}=None is not accepted; give a value, or leave the option out "
+                             f"for its default {self.default!r}")
         if self.choices is not None:
             if value not in self.choices:
                 raise ValueError(f"{solver}: option {name}={value!r} is not accepted; choose one of {list(self.choices)}")
             return value
+        if isinstance(value, (bool, np.bool_)):  # float(True) would pass as 1.0
+            raise ValueError(f"{solver}: option {name}={value!r} must be a number, not a boolean")
         try:
             number = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{solver}: option {name}={value!r} must be a number") from None
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"{solver}: option {name}={value!r} must be a finite number") from None
         if not np.isfinite(number):
             raise ValueError(f"{solver}: option {name}={value!r} must be finite")
         if self.integer:

@@ -27,6 +27,8 @@ from .itd_common import resolve_itd
 
 def project_simplex(v: np.ndarray) -> np.ndarray:
     """Euclidean projection onto the probability simplex (sort-based, exact)."""
+    if not np.all(np.isfinite(v)):  # the run diverged: the engine keeps its last good iterate
+        raise ValueError("the weights' update contains non-finite entries (nan or inf)")
     u = np.sort(v)[::-1]
     css = np.cumsum(u) - 1.0
     idx = np.arange(1, v.size + 1)

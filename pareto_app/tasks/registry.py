@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..problem import Problem, resolve_device
@@ -27,10 +29,16 @@ class Param:
             if not isinstance(value, bool):
                 raise ValueError(f"{task}: parameter {name}={value!r} must be true or false")
             return value
+        if kind in (int, float) and isinstance(value, (bool, np.bool_)):  # int(True) would pass as 1
+            raise ValueError(f"{task}: parameter {name}={value!r} must be a number, not a boolean")
+        if kind in (int, float) and isinstance(value, (float, np.floating)) and not math.isfinite(value):
+            raise ValueError(f"{task}: parameter {name}={value!r} must be a finite number")
         try:
             cast = kind(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ValueError(f"{task}: parameter {name}={value!r} must be a {kind.__name__}") from None
+        if kind is float and not math.isfinite(cast):  # "nan", "inf", or an int beyond the float range
+            raise ValueError(f"{task}: parameter {name}={value!r} must be a finite number")
         if kind is int and cast != value:
             raise ValueError(f"{task}: parameter {name}={value!r} must be a whole number")
         if self.choices is not None and cast not in self.choices:
