@@ -43,7 +43,7 @@ class Option:
             if value not in self.choices:
                 raise ValueError(f"{solver}: option {name}={value!r} is not accepted; choose one of {list(self.choices)}")
             return value
-        if isinstance(value, (bool, np.bool_)):  # float(True) would pass as 1.0
+        if isinstance(value, (bool, np.bool_)):  # True would otherwise pass as the number 1.0
             raise ValueError(f"{solver}: option {name}={value!r} must be a number, not a boolean")
         try:
             number = float(value)
