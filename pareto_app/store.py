@@ -203,13 +203,6 @@ class RunStore:
             raise
         conn.execute("COMMIT")
 
-    def close(self) -> None:
-        """Close this thread's connection (others close with their threads)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
-
     def _initialize(self) -> None:
         with self._read() as conn:
             # WAL is a property of the file, set once; it cannot change inside a transaction.

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pareto_app.history import History, columns, named, vectors
+from pareto_app.history import METRICS, History, columns, named, vectors
 from pareto_app.indicators import hypervolume, nondominated
 from pareto_app.result import Result
 from pareto_app.store import LIVE_STATES, RunStore
@@ -172,8 +172,7 @@ def point_payload(result: Result, step: int, x: Any, y: Any) -> dict[str, Any]:
         "objectives": row["objectives"],
         "weights": row["weights"],
         "preference": row["preference"],
-        "metrics": {k: row[k] for k in ("constraint_violation", "stationarity", "kkt_residual", "direction_norm",
-                                        "elapsed")},
+        "metrics": {k: row[k] for k in METRICS},
         "oracle_calls": row["oracle_calls"],
         "step": int(step),
         "x": None if x is None else x.double().tolist(),
