@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8501
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench fuzz clean
 
 install: $(STAMP)
 
@@ -26,6 +26,11 @@ test: install
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q -n 2 --dist worksteal --ignore=tests/test_browser.py
 	$(PY) -m pytest -q tests/test_browser.py
+
+# The property-based fuzz of the API, the CLI and result files with many more examples than `make test`
+# runs (tests/test_fuzz.py; FUZZ_EXAMPLES=N for another number, random rather than fixed examples).
+fuzz: install
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-2000} $(PY) -m pytest -q tests/test_fuzz.py
 
 lint: install
 	$(PY) -m ruff check .

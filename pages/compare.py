@@ -63,7 +63,8 @@ if b1.button("Run comparison", type="primary", key="compare_start",
     # runs the solver of its arm.
     spec = RunSpec(kind="compare", arms=[(name, {}) for name in chosen], solver=" vs ".join(chosen),
                    preference=[float(v) for v in preference], task=setup.task, task_params=setup.task_params,
-                   seed=setup.seed, device=setup.device, metrics_every=setup.metrics_every, termination=termination,
+                   seed=setup.seed, device=setup.device, metrics_every=setup.metrics_every,
+                   divergence_factor=setup.divergence_factor, termination=termination,
                    idle_limit=setup.idle_limit)
     st.session_state["compare_run"] = launcher.start(store, spec, num_objectives=S, label="compare")
     st.rerun()

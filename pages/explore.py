@@ -106,7 +106,8 @@ with left:
 if start and preference is not None and problem is not None:
     spec = RunSpec(task=setup.task, task_params=setup.task_params, solver=setup.solver, options=setup.options,
                    preference=[float(v) for v in preference], seed=setup.seed, device=setup.device,
-                   metrics_every=setup.metrics_every, termination=Termination(steps=setup.steps),
+                   metrics_every=setup.metrics_every,
+                   divergence_factor=setup.divergence_factor, termination=Termination(steps=setup.steps),
                    idle_limit=setup.idle_limit)
     run_id = launcher.start(store, spec, num_objectives=S)
     st.session_state["explore_run"] = st.session_state["explore_adopted"] = run_id

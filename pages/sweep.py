@@ -61,7 +61,8 @@ b1, b2 = st.columns([1, 4])
 if b1.button("Run sweep", type="primary", key="sweep_start", disabled=running or not setup.ok):
     spec = RunSpec(kind="sweep", preferences=[[float(v) for v in r] for r in P], task=setup.task,
                    task_params=setup.task_params, solver=setup.solver, options=setup.options, seed=setup.seed,
-                   device=setup.device, metrics_every=setup.metrics_every, termination=Termination(steps=setup.steps),
+                   device=setup.device, metrics_every=setup.metrics_every,
+                   divergence_factor=setup.divergence_factor, termination=Termination(steps=setup.steps),
                    idle_limit=setup.idle_limit)
     st.session_state["sweep_run"] = launcher.start(store, spec, num_objectives=S, label="sweep")
     st.session_state.pop("sweep_choice", None)  # a choice names a run of the previous sweep

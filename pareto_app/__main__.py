@@ -7,10 +7,10 @@ import json
 import runpy
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from . import solvers, tasks
-from .api import Diverged, solve
+from .api import DIVERGENCE_FACTOR, Diverged, solve
 from .bench import bench_hvp, bench_iteration, bench_qp, print_rows
 from .result import Iterate, writable_result_path
 
@@ -47,6 +47,13 @@ class ProgressLine:
     def __init__(self, stream: Any = None) -> None:
         self.stream = stream
         self.last_stationarity = float("nan")
+        self.open = False  # a line written without its newline yet
+
+    def close(self) -> None:
+        """End the line of a run that ended early (stopped, diverged), so that what follows starts a line."""
+        if self.open:
+            (self.stream or sys.stderr).write("\n")
+            self.open = False
 
     def __call__(self, it: Iterate, steps: int) -> None:
         if it.stationarity == it.stationarity:
@@ -60,12 +67,20 @@ class ProgressLine:
         out.write(f"\r[{'#' * bar}{'.' * (30 - bar)}] {it.step + 1}/{steps}  F=({f})  "
                           f"stationarity={self.last_stationarity:.2e}  {rate:.0f} it/s ")
         out.flush()
+        self.open = True
         if it.step == steps - 1:
-            out.write("\n")
+            self.close()
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line `error: …` and exit 2, like every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pareto_app", description=__doc__)
+    parser = OneLineParser(prog="python -m pareto_app", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("tasks", help="list the tasks and their parameters")
     sub.add_parser("solvers", help="list the solvers and their options")
@@ -79,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     p_solve.add_argument("--param", action="append", default=[], help="task parameter name=value (repeatable)")
     p_solve.add_argument("--option", action="append", default=[], help="solver option name=value (repeatable)")
     p_solve.add_argument("--metrics-every", type=int, default=10)
+    p_solve.add_argument("--divergence-factor", type=float, default=DIVERGENCE_FACTOR,
+                         help="end the run when an objective exceeds this many times its start (plus one)")
     p_solve.add_argument("--out", default=None, help="save the result (.json, .csv or .pt)")
     p_rep = sub.add_parser("reproduce", help="reproduce a paper's claim into reports/NAME/")
     p_rep.add_argument("name", help="hyper-cleaning-table | preference-study | cost-scaling | rates")
@@ -108,9 +125,13 @@ def main(argv: list[str] | None = None) -> int:
             if args.out:
                 writable_result_path(args.out)  # before the run: its work is not lost to a bad path
             problem = tasks.get(args.task, **_pairs(args.param, "--param"))
-            result = solve(problem, args.solver, _preference(args.preference), steps=args.steps, seed=args.seed,
-                           device=args.device, metrics_every=args.metrics_every, progress=ProgressLine(),
-                           **_pairs(args.option, "--option"))
+            line = ProgressLine()
+            try:
+                result = solve(problem, args.solver, _preference(args.preference), steps=args.steps, seed=args.seed,
+                               device=args.device, metrics_every=args.metrics_every, progress=line,
+                               divergence_factor=args.divergence_factor, **_pairs(args.option, "--option"))
+            finally:
+                line.close()
             final = result.history.iloc[-1]
             print(f"status: {result.status}{' — ' + result.message if result.message else ''}")
             print("objectives: " + ", ".join(f"{v:.6g}" for v in result.objectives))

@@ -23,8 +23,10 @@ from .preference import normalize_preference
 from .problem import Problem
 from .result import Iterate, Result, _jsonable
 
-# An objective this many times larger than its start (plus one) is taken as divergence.
-EXPLOSION_FACTOR = 1e8
+# An objective this many times larger than its start (plus one) is taken as divergence: the run
+# stops there and keeps the iterate before. 1e8 kept iterates a million times the start (issue 10);
+# a healthy run's objectives stay within a few times their start, so 1e3 still leaves room.
+DIVERGENCE_FACTOR = 1e3
 
 
 class Diverged(RuntimeError):
@@ -61,17 +63,27 @@ def prepare(problem: Problem, solver: str, preference: Sequence[float] | None, d
 
 def stream(problem: Problem, solver: str = "wc-mhgd", preference: Sequence[float] | None = None, *,
            steps: int | None = 1000, seed: int = 0, device: str = "auto", controller: Controller | None = None,
-           metrics_every: int = 10, **options: Any) -> Iterator[Iterate]:
+           metrics_every: int = 10, divergence_factor: float = DIVERGENCE_FACTOR, **options: Any) -> Iterator[Iterate]:
     """Run `solver` on `problem`, yielding an Iterate per step.
 
     `controller` steers it from another thread (preference, pause, resume, stop);
     `steps=None` runs until stopped. Raises Diverged (with the last good iterate) when
-    the objectives become non-finite or explode.
+    the objectives become non-finite or exceed `divergence_factor` × (|their start| + 1).
     """
     steps = None if steps is None else whole_number("steps", steps, 1, "or None to run until stopped")
     metrics_every, seed = whole_number("metrics_every", metrics_every, 1), whole_number("seed", seed, 0)
+    divergence_factor = check_divergence_factor(divergence_factor)
     run = prepare(problem, solver, preference, device, options)
-    return iter(Run(run, steps, seed, controller, metrics_every))
+    return iter(Run(run, steps, seed, controller, metrics_every, divergence_factor=divergence_factor))
+
+
+def check_divergence_factor(value: Any) -> float:
+    """`value` as a float > 1; ValueError naming it otherwise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(float(value)) or not value > 1:
+        raise ValueError(f"divergence_factor={value!r}; accepted: a finite number > 1 (objectives this many times "
+                         f"their start, plus one, end the run; default {DIVERGENCE_FACTOR:g})")
+    return float(value)
 
 
 def whole_number(name: str, value: Any, low: int, alternative: str = "", high: int = 2**63 - 1) -> int:
@@ -98,8 +110,10 @@ class Run:
     """
 
     def __init__(self, run: Prepared, steps: int | None, seed: int, controller: Controller | None,
-                 metrics_every: int, resume: dict[str, Any] | None = None) -> None:
+                 metrics_every: int, resume: dict[str, Any] | None = None,
+                 divergence_factor: float = DIVERGENCE_FACTOR) -> None:
         self.prepared, self.steps, self.seed = run, steps, seed
+        self.divergence_factor = divergence_factor
         self.controller, self.metrics_every = controller, metrics_every
         self.options: dict[str, Any] = dict(run.options)
         self.resume = resume
@@ -155,7 +169,7 @@ class Run:
             f = out.objectives.detach().double().cpu().numpy()
             if first is None:
                 first = self._first = np.abs(f)
-            bad = _divergence(f, out, first)
+            bad = _divergence(f, out, first, self.divergence_factor)
             if bad:
                 raise Diverged(f"{algo.name} diverged at step {k}: {bad}; the last good iterate is kept. "
                                "Try a smaller step size.", last)
@@ -229,27 +243,33 @@ class Run:
         return state, int(saved["next_step"]), r
 
 
-def _divergence(f: np.ndarray, out: Any, first: np.ndarray) -> str:
+def _divergence(f: np.ndarray, out: Any, first: np.ndarray, factor: float) -> str:
     if not np.all(np.isfinite(f)):
         return f"an objective became non-finite ({f.tolist()})"
     if not (bool(torch.isfinite(out.x).all()) and bool(torch.isfinite(out.y).all())):
         return "x or y became non-finite"
-    if np.any(np.abs(f) > EXPLOSION_FACTOR * (first + 1.0)):
-        return f"the objectives exploded ({f.tolist()})"
+    if np.any(np.abs(f) > factor * (first + 1.0)):
+        return (f"the objectives exploded ({f.tolist()}, more than divergence_factor={factor:g} times their start "
+                f"{first.tolist()} plus one)")
     return ""
 
 
 def solve(problem: Problem, solver: str = "wc-mhgd", preference: Sequence[float] | None = None, *,
           steps: int = 1000, seed: int = 0, device: str = "auto", controller: Controller | None = None,
-          metrics_every: int = 10, progress: Callable[[Iterate, int], None] | None = None, **options: Any) -> Result:
-    """Run `solver` for `steps` steps and return the Result (history as a DataFrame)."""
+          metrics_every: int = 10, progress: Callable[[Iterate, int], None] | None = None,
+          divergence_factor: float = DIVERGENCE_FACTOR, **options: Any) -> Result:
+    """Run `solver` for `steps` steps and return the Result (history as a DataFrame).
+
+    A run whose objectives turn non-finite or exceed `divergence_factor` × (|start| + 1) ends
+    with status "diverged" and its last good iterate."""
     steps, seed = whole_number("steps", steps, 1), whole_number("seed", seed, 0)
     metrics_every = whole_number("metrics_every", metrics_every, 1)
+    divergence_factor = check_divergence_factor(divergence_factor)
     run = prepare(problem, solver, preference, device, options)
     rows: list[dict[str, Any]] = []
     last: Iterate | None = None
     status, message = "finished", ""
-    runner = Run(run, steps, seed, controller, metrics_every)
+    runner = Run(run, steps, seed, controller, metrics_every, divergence_factor=divergence_factor)
     try:
         for it in runner:
             rows.append(it.row())
@@ -301,10 +321,17 @@ def sweep(problem: Problem, solver: str = "wc-mhgd", preferences: np.ndarray | S
           progress: Callable[[int, int], None] | None = None, **options: Any) -> Sweep:
     """One run per row of `preferences` (B×S), sequentially; `progress(done, total)` after each."""
     steps, seed = whole_number("steps", steps, 1), whole_number("seed", seed, 0)
-    P = np.asarray(preferences, dtype=float)
-    if P.ndim != 2 or len(P) == 0:
-        raise ValueError(f"preferences must be a non-empty B×S array; got shape {P.shape}")
-    P = np.array([normalize_preference(p, problem.num_objectives) for p in P])
+    if not isinstance(problem, Problem):
+        raise ValueError(f"expected a pareto_app.Problem; got {type(problem).__name__}")
+    try:
+        rows = 0 if isinstance(preferences, (str, bytes, dict)) else len(preferences)
+    except TypeError:  # a scalar, a 0-d array or tensor
+        rows = 0
+    if rows == 0:
+        raise ValueError(f"preferences={preferences!r:.80}; accepted: a non-empty B×S array or list of rows, "
+                         f"S = {problem.num_objectives}")
+    # Row by row, so that a bad row is named with what pa.solve would say about it.
+    P = np.array([normalize_preference(row, problem.num_objectives) for row in preferences])
     problem = problem.to(device)
     results = []
     for i, r in enumerate(P):

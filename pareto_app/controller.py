@@ -28,9 +28,14 @@ class Controller:
         """Steer the run toward `preference` from its next step on."""
         from .preference import normalize_preference
 
-        r = np.asarray(preference, dtype=float)
-        if self.num_objectives is not None:
-            r = normalize_preference(r, self.num_objectives)
+        S = self.num_objectives
+        if S is None:  # before the run starts: the length is checked when the run takes it up
+            try:
+                S = len(preference)
+            except TypeError:
+                raise ValueError(f"preference {preference!r:.80} is not a list of numbers; accepted: one "
+                                 "non-negative number per objective, not all zero") from None
+        r = normalize_preference(preference, S)
         with self._lock:
             self._preference = r
             self._version += 1

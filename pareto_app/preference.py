@@ -14,17 +14,24 @@ def normalize_preference(preference: Sequence[float] | np.ndarray | None, S: int
     """
     if preference is None:
         return np.full(S, 1.0 / S)
+    items = preference.tolist() if isinstance(preference, np.ndarray) else preference
+    if isinstance(items, (str, bytes, dict)) or (isinstance(items, (list, tuple))
+                                                 and any(isinstance(v, (bool, np.bool_, str, bytes)) for v in items)):
+        raise ValueError(f"preference {preference!r:.80} is not a list of numbers; accepted: {S} non-negative numbers")
     try:
         r = np.asarray(preference, dtype=float).reshape(-1)
     except (TypeError, ValueError):
         raise ValueError(f"preference {preference!r} is not a list of numbers; accepted: {S} non-negative numbers") from None
+    if r.size == 0:
+        raise ValueError(f"preference {preference!r:.80} is empty; accepted: {S or 'one'} non-negative number(s) per "
+                         "objective, not all zero")
     if r.size != S:
-        raise ValueError(f"preference {list(r)} has {r.size} entries; this problem has {S} objectives, so {S} are needed")
+        raise ValueError(f"preference {r.tolist()} has {r.size} entries; this problem has {S} objectives, so {S} are needed")
     if not np.all(np.isfinite(r)):
-        raise ValueError(f"preference {list(r)} has a NaN or infinite entry; accepted: {S} finite non-negative numbers")
+        raise ValueError(f"preference {r.tolist()} has a NaN or infinite entry; accepted: {S} finite non-negative numbers")
     if np.any(r < 0):
-        raise ValueError(f"preference {list(r)} has a negative entry; accepted: {S} non-negative numbers, not all zero")
+        raise ValueError(f"preference {r.tolist()} has a negative entry; accepted: {S} non-negative numbers, not all zero")
     if r.max() <= 0:
-        raise ValueError(f"preference {list(r)} is all zeros; accepted: {S} non-negative numbers, not all zero")
+        raise ValueError(f"preference {r.tolist()} is all zeros; accepted: {S} non-negative numbers, not all zero")
     r = r / r.max()  # first: entries near the float limit would make the sum infinite, and r / Σr zero
     return r / r.sum()

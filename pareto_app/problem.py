@@ -76,8 +76,19 @@ class Problem:
     rebuild: Callable[[torch.device, torch.dtype], Problem] | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.upper, (str, bytes)) or not isinstance(self.upper, Sequence):
+            raise ValueError(f"Problem.upper must be a list of functions f_s(x, y); got {type(self.upper).__name__}")
         if len(self.upper) == 0:
             raise ValueError("Problem needs at least one upper-level function; got none")
+        for s, f in enumerate(self.upper):
+            if not callable(f):
+                raise ValueError(f"Problem.upper[{s}] must be a function f(x, y) -> scalar tensor; got {f!r:.80}")
+        if not callable(self.lower):
+            raise ValueError(f"Problem.lower must be a function g(x, y) -> scalar tensor; got {self.lower!r:.80}")
+        if not isinstance(self.strongly_convex, (bool, np.bool_)):
+            raise ValueError(f"Problem.strongly_convex must be True or False; got {self.strongly_convex!r:.80}")
+        if not isinstance(self.name, str):
+            raise ValueError(f"Problem.name must be a string; got {self.name!r:.80}")
         for name, value in (("x0", self.x0), ("y0", self.y0)):
             if not isinstance(value, torch.Tensor) or value.dim() != 1:
                 raise ValueError(f"Problem.{name} must be a 1-D torch tensor; got {value!r:.80}")
@@ -89,8 +100,18 @@ class Problem:
                 f"and {self.y0.dtype}/{self.y0.device}"
             )
         names = self.objective_names
-        if names is not None and len(names) != len(self.upper):
-            raise ValueError(f"objective_names has {len(names)} entries for {len(self.upper)} objectives")
+        if names is not None and (isinstance(names, str) or not isinstance(names, Sequence)
+                                  or len(names) != len(self.upper)):
+            raise ValueError(f"objective_names={names!r:.80}; accepted: {len(self.upper)} labels, one per objective")
+        ref = self.reference_point
+        if ref is not None:
+            try:
+                point = np.asarray(ref, dtype=float).reshape(-1)
+            except (TypeError, ValueError):
+                point = np.array([np.nan])
+            if point.size != len(self.upper) or not np.all(np.isfinite(point)):
+                raise ValueError(f"reference_point={ref!r:.80}; accepted: {len(self.upper)} finite numbers, one per "
+                                 "objective")
 
     @property
     def num_objectives(self) -> int:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
+import math
 import os
+import pickle
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +103,8 @@ class Result:
     def to_dict(self) -> dict[str, Any]:
         """Everything needed to reproduce the run, as JSON-ready data."""
         return {
+            "format": RESULT_FORMAT,
+            "version": RESULT_VERSION,
             "solver": self.solver,
             "task": self.task,
             "task_params": self.task_params,
@@ -112,6 +118,8 @@ class Result:
             "objectives": [float(v) for v in self.objectives],
             "x": self.x.detach().double().cpu().tolist(),
             "y": self.y.detach().double().cpu().tolist(),
+            "x_dtype": str(self.x.dtype),
+            "y_dtype": str(self.y.dtype),
             "metadata": _jsonable(self.metadata),
             "history": history_records(self.history),
         }
@@ -132,30 +140,167 @@ class Result:
         return path
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Result:
-        history = pd.DataFrame(data.get("history", []))
-        x, y = data["x"], data["y"]
+    def from_dict(cls, data: dict[str, Any], source: str = "the data", history: pd.DataFrame | None = None) -> Result:
+        """The Result of `to_dict` (or of a saved file's contents); ValueError naming what is missing or wrong.
+
+        `history`, when given, is the run's history as a table already (the archive keeps it typed) and
+        replaces the records of `data`."""
+        data = _checked_payload(data, source, history is None)
+        if history is None:
+            history = pd.DataFrame(data["history"])
         return cls(
-            solver=data["solver"], task=data["task"], task_params=data.get("task_params", {}),
-            preference=list(data["preference"]), options=data.get("options", {}), seed=data.get("seed", 0),
-            steps=data.get("steps", len(history)), status=data.get("status", "finished"),
-            message=data.get("message", ""),
-            x=x if isinstance(x, torch.Tensor) else torch.tensor(x, dtype=torch.float64),
-            y=y if isinstance(y, torch.Tensor) else torch.tensor(y, dtype=torch.float64),
+            solver=data["solver"], task=data["task"], task_params=dict(data.get("task_params") or {}),
+            preference=[float(v) for v in data["preference"]], options=dict(data.get("options") or {}),
+            seed=int(data.get("seed", 0)), steps=int(data.get("steps", len(history))),
+            status=str(data.get("status", "finished")), message=str(data.get("message", "")),
+            x=_tensor(data, "x", source), y=_tensor(data, "y", source),
             objectives=np.asarray(data["objectives"], dtype=float), history=history,
-            device=data.get("device", "cpu"), metadata=data.get("metadata", {}),
+            device=str(data.get("device", "cpu")), metadata=dict(data.get("metadata") or {}),
         )
 
     @classmethod
     def load(cls, path: str | Path) -> Result:
-        """Load a result saved as `.json` or `.pt`."""
-        path = Path(path)
+        """Load a result saved as `.json` or `.pt` (`save`, the app's downloads).
+
+        Never runs code from the file (`.pt` loads with `weights_only=True`). A file that cannot be
+        read, is not a pareto-app result, or was written by a newer version gives a ValueError
+        saying so. The `.csv` export holds the history only: `read_history_csv` reads it back.
+        """
+        path = Path(path).expanduser()
+        if path.suffix not in (".json", ".pt"):
+            raise ValueError(f"cannot load a result from {str(path)!r} (suffix {path.suffix!r}); accepted: .json, .pt "
+                             "(a .csv export is the history only: pareto_app.result.read_history_csv reads it)")
+        try:
+            raw = path.read_bytes()
+        except OSError as err:
+            raise ValueError(f"cannot read {str(path)!r}: {err.strerror or err}") from None
+        source = repr(str(path))
         if path.suffix == ".json":
-            return cls.from_dict(json.loads(path.read_text()))
-        if path.suffix == ".pt":
-            # Tensors and plain data only: loading never runs code from the file.
-            return cls.from_dict(torch.load(path, weights_only=True))
-        raise ValueError(f"cannot load a result from {path.suffix!r}; accepted: .json, .pt")
+            try:
+                data = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise ValueError(f"{source} is not a pareto-app result: not UTF-8 text; expected the JSON that "
+                                 "Result.save or the app's download writes") from None
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{source} is not a pareto-app result: not JSON ({err.msg} at line {err.lineno}, "
+                                 f"column {err.colno}); expected the JSON that Result.save writes") from None
+        else:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # torch warns about pickle protocols before refusing
+                    # Tensors and plain data only: a pickle that would run code is refused, never executed.
+                    data = torch.load(io.BytesIO(raw), weights_only=True)
+            except pickle.UnpicklingError:
+                raise ValueError(f"{source} is not a pareto-app result: not a torch file of tensors and plain data "
+                                 "(torch's safe loader refused it; other pickled objects are never loaded, as they "
+                                 "could run code); expected a .pt file that Result.save writes") from None
+            except Exception as err:  # torch raises RuntimeError, EOFError, ... for a file that is not its format
+                reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise ValueError(f"{source} is not a pareto-app result: not a torch file ({reason[:160]}); expected "
+                                 "a .pt file that Result.save writes") from None
+        return cls.from_dict(data, source)
+
+
+# What a saved result says it is, and the version of its layout; a reader refuses newer versions.
+RESULT_FORMAT = "pareto-app result"
+RESULT_VERSION = 1
+REQUIRED = {"solver": str, "task": str, "preference": list, "objectives": list, "x": (list, torch.Tensor),
+            "y": (list, torch.Tensor)}
+
+
+def _checked_payload(data: Any, source: str, with_history: bool = True) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ValueError(f"{source} is not a pareto-app result: it holds a {type(data).__name__}, "
+                         f"expected a mapping with {', '.join(REQUIRED)}")
+    fmt, version = data.get("format", RESULT_FORMAT), data.get("version", 0)
+    if fmt != RESULT_FORMAT:
+        raise ValueError(f"{source} is not a pareto-app result: its format is {fmt!r:.80}, expected {RESULT_FORMAT!r}")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise ValueError(f"{source}: format version {version!r:.40} is not a version number; expected 0..{RESULT_VERSION}")
+    if version > RESULT_VERSION:
+        raise ValueError(f"{source} was written by a newer pareto-app (result format version {version}); this one "
+                         f"reads versions up to {RESULT_VERSION}: upgrade pareto-app to load it")
+    missing = [k for k in REQUIRED if k not in data]
+    if missing:
+        found = ", ".join(map(str, list(data)[:8])) or "nothing"
+        raise ValueError(f"{source} is not a pareto-app result: it lacks {', '.join(missing)} (found: {found})")
+    for key, kind in REQUIRED.items():
+        if not isinstance(data[key], kind):
+            raise ValueError(f"{source}: {key} is a {type(data[key]).__name__}; expected "
+                             f"{'text' if kind is str else 'a list of numbers'}")
+    for key in ("preference", "objectives"):
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in data[key]):
+            raise ValueError(f"{source}: {key} must be a list of numbers; got {data[key]!r:.80}")
+    for key in ("preference", "objectives"):
+        if not data[key] or not all(math.isfinite(v) for v in data[key]):
+            raise ValueError(f"{source}: {key} must be a non-empty list of finite numbers; got {data[key]!r:.80}")
+    if len(data["preference"]) != len(data["objectives"]):
+        raise ValueError(f"{source}: preference has {len(data['preference'])} entries for "
+                         f"{len(data['objectives'])} objectives")
+    if with_history:
+        _check_history(data.get("history"), len(data["objectives"]), source)
+    status = data.get("status", "finished")
+    if status not in STATUSES:
+        raise ValueError(f"{source}: status {status!r:.40} is not one of {', '.join(STATUSES)}")
+    for key in ("message", "device"):
+        if key in data and not isinstance(data[key], str):
+            raise ValueError(f"{source}: {key} must be text; got {type(data[key]).__name__}")
+    for key in ("task_params", "options", "metadata"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise ValueError(f"{source}: {key} must be a mapping; got {type(data[key]).__name__}")
+    for key in ("seed", "steps"):
+        if key in data and (isinstance(data[key], bool) or not isinstance(data[key], int)):
+            raise ValueError(f"{source}: {key} must be a whole number; got {data[key]!r:.40}")
+    return data
+
+
+STATUSES = ("finished", "stopped", "diverged", "running", "paused", "interrupted")
+
+
+def _check_history(history: Any, S: int, source: str) -> None:
+    if not isinstance(history, list) or not history or not all(isinstance(r, dict) for r in history):
+        raise ValueError(f"{source}: history must be a non-empty list of records (one mapping per step); "
+                         f"got {type(history).__name__}{' (empty)' if history == [] else ''}")
+    needed = ["step", *(column("objectives", s) for s in range(S))]
+    for i, record in enumerate(history):
+        missing = [k for k in needed if k not in record]
+        if missing:
+            raise ValueError(f"{source}: history record {i} lacks {', '.join(missing)}")
+        for key, value in record.items():
+            if not isinstance(key, str) or not (value is None or isinstance(value, (int, float, str))):
+                raise ValueError(f"{source}: history record {i} has {key!r:.40}: {value!r:.40}; expected numbers, "
+                                 "text or null")
+
+
+DTYPES = {str(t): t for t in (torch.float16, torch.bfloat16, torch.float32, torch.float64)}
+
+
+def _tensor(data: dict[str, Any], key: str, source: str) -> torch.Tensor:
+    value, dtype_name = data[key], data.get(f"{key}_dtype", "torch.float64")
+    if not isinstance(dtype_name, str) or dtype_name not in DTYPES:
+        raise ValueError(f"{source}: {key}_dtype {dtype_name!r:.40} is not one of {', '.join(DTYPES)}")
+    if isinstance(value, torch.Tensor):
+        tensor = value
+    else:
+        try:
+            # float64 holds every float16/32 value exactly; the cast back to the saved dtype is exact.
+            tensor = torch.tensor(value, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):
+            raise ValueError(f"{source}: {key} must be a flat list of numbers; got {value!r:.80}") from None
+    if tensor.dim() != 1 or not tensor.is_floating_point():
+        raise ValueError(f"{source}: {key} must be a flat list of numbers; got shape {tuple(tensor.shape)}, "
+                         f"{tensor.dtype}")
+    return tensor.to(DTYPES[dtype_name] if not isinstance(value, torch.Tensor) else tensor.dtype)
+
+
+def read_history_csv(path: str | Path) -> pd.DataFrame:
+    """The history of a `.csv` export, bit-exact: floats parsed by round trip (pandas 3's default;
+    pandas 2's faster default parser could be off by an ulp)."""
+    exact = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+    try:
+        return pd.read_csv(path, **exact)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise ValueError(f"cannot read the history from {str(path)!r}: {err}") from None
 
 
 SAVED_SUFFIXES = (".json", ".csv", ".pt")

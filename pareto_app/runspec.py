@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from .api import DIVERGENCE_FACTOR
 from .termination import Termination
 
 KINDS = ("run", "sweep", "compare")
@@ -28,6 +29,7 @@ class RunSpec:
     seed: int = 0
     device: str = "auto"
     metrics_every: int = 10
+    divergence_factor: float = DIVERGENCE_FACTOR
     termination: Termination = field(default_factory=lambda: Termination(steps=500))
     idle_limit: float | None = DEFAULT_IDLE_LIMIT_S
     kind: str = "run"

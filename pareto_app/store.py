@@ -608,9 +608,8 @@ def _decode(payload: bytes, x_blob: bytes, y_blob: bytes) -> Result:
     history = _decode_frame(data.pop("history"))
     data["x"] = _blob_tensor(x_blob, data.pop("x_info"))
     data["y"] = _blob_tensor(y_blob, data.pop("y_info"))
-    result = Result.from_dict(data)
-    result.history = history  # from_dict would rebuild it from records; this one is exact, dtypes included
-    return result
+    # The archive's table is exact, dtypes included; from_dict would rebuild it from records.
+    return Result.from_dict(data, "the archive's run payload", history=history)
 
 
 def _final_metric(history: pd.DataFrame, name: str) -> float | None:

@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 
 from . import tasks
-from .api import Diverged, Run, make_result, prepare
+from .api import Diverged, Run, check_divergence_factor, make_result, prepare
 from .result import Iterate
 from .runspec import RunSpec
 from .store import RunStore
@@ -187,7 +187,8 @@ def run_live(store: RunStore, run_id: int, spec: RunSpec, problem: Any, *, resum
         checkpoint = torch.load(io.BytesIO(saved[1]), weights_only=True)
     writer.flush("running")
     prepared = prepare(problem, spec.solver, spec.preference, spec.device, spec.options)
-    runner = Run(prepared, spec.steps, spec.seed, control, spec.metrics_every, resume=checkpoint)
+    runner = Run(prepared, spec.steps, spec.seed, control, spec.metrics_every, resume=checkpoint,
+                 divergence_factor=check_divergence_factor(spec.divergence_factor))
     writer.runner = runner
     status, message = "finished", ""
     try:

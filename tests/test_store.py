@@ -219,9 +219,24 @@ def test_export_json(result):
     assert data["options"] == result.options and data["task_params"] == result.task_params
     back = pa.Result.from_dict(data)
     np.testing.assert_array_equal(back.objectives, result.objectives)
-    assert torch.equal(back.x, result.x.double()) and torch.equal(back.y, result.y.double())
+    assert torch.equal(back.x, result.x) and torch.equal(back.y, result.y) and back.x.dtype == result.x.dtype
     # Full precision, NaN as null: the history compares equal once NaN is restored.
     pd.testing.assert_frame_equal(back.history, result.history, check_exact=True)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".pt"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_save_then_load_is_bit_exact(tmp_path, result, diverged, suffix, dtype):
+    for original in (result, diverged):
+        want = dataclasses.replace(original, x=original.x.to(dtype), y=original.y.to(dtype))
+        back = pa.Result.load(want.save(tmp_path / f"r{suffix}"))
+        assert_same_result(back, want)
+
+
+def test_a_csv_export_reads_back_bit_exact(tmp_path, result):
+    from pareto_app.result import read_history_csv
+
+    pd.testing.assert_frame_equal(read_history_csv(result.save(tmp_path / "r.csv")), result.history, check_exact=True)
 
 
 def test_export_csv(result):

@@ -10,6 +10,7 @@ import streamlit as st
 import torch
 
 import pareto_app as pa
+from pareto_app.api import DIVERGENCE_FACTOR
 from pareto_app.problem import Problem, resolve_device
 from pareto_app.runspec import DEFAULT_IDLE_LIMIT_S
 from pareto_app.solvers import check_options
@@ -29,6 +30,7 @@ class Setup:
     steps: int
     seed: int
     metrics_every: int
+    divergence_factor: float = DIVERGENCE_FACTOR
     idle_limit: float | None = DEFAULT_IDLE_LIMIT_S
     problem: Problem | None = None
     errors: list[str] = field(default_factory=list)
@@ -122,6 +124,10 @@ def render_sidebar() -> Setup:
         seed = int(st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key="setup_seed"))
         metrics_every = int(st.number_input("Metrics every", min_value=1, max_value=10_000, value=5, key="setup_metrics",
                                             help="stationarity and KKT residual are computed every this many steps"))
+        divergence = float(st.number_input(
+            "Divergence factor", min_value=1.001, max_value=1e300, value=DIVERGENCE_FACTOR, format="%g",
+            key="setup_divergence", help="a run whose objectives grow past this many times their start (plus one) "
+                                         "stops itself as diverged and keeps its last good iterate"))
         idle = float(st.number_input("Idle limit (s)", min_value=0.0, max_value=7 * 86400.0, value=DEFAULT_IDLE_LIMIT_S,
                                      step=60.0, key="setup_idle_limit",
                                      help="a run goes on when its tab is closed; it stops by itself once no page has "
@@ -133,7 +139,8 @@ def render_sidebar() -> Setup:
     if problem is not None and algo.needs_strong_convexity and not problem.strongly_convex:
         errors.append(f"{solver} needs a strongly convex lower level; {task} is merely convex: use 'wc-penalty'")
     return Setup(task=task, task_params=params, solver=solver, options=options, device=device, steps=steps, seed=seed,
-                 metrics_every=metrics_every, idle_limit=idle or None, problem=problem, errors=errors)
+                 metrics_every=metrics_every, divergence_factor=divergence, idle_limit=idle or None, problem=problem,
+                 errors=errors)
 
 
 def analytic_front(setup: Setup, points: int = 60) -> Any:
