@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import solvers, tasks
-from .api import DIVERGENCE_FACTOR, Diverged, solve
+from .api import DIVERGENCE_FACTOR, Diverged, solve, whole_number
 from .bench import bench_hvp, bench_iteration, bench_qp, print_rows
 from .result import Iterate, writable_result_path
 
@@ -101,8 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     p_rep.add_argument("name", help="hyper-cleaning-table | preference-study | cost-scaling | rates")
     p_rep.add_argument("--quick", action="store_true", help="CI-sized settings")
     p_rep.add_argument("--out", default="reports")
-    p_bench = sub.add_parser("bench", help="benchmarks: qp, hvp, iteration, app")
-    p_bench.add_argument("what", choices=("qp", "hvp", "iteration", "app"))
+    p_bench = sub.add_parser("bench", help="benchmarks: qp, hvp, iteration, sweep, app")
+    p_bench.add_argument("what", choices=("qp", "hvp", "iteration", "sweep", "app"))
+    p_bench.add_argument("--task", nargs="+", default=None, help="bench sweep: tasks (toy-quadratic hyper-cleaning)")
+    p_bench.add_argument("--B", type=int, default=64, help="bench sweep: preferences in the batch (64)")
+    p_bench.add_argument("--bench-device", dest="bench_device", default="cpu", choices=("cpu", "cuda"),
+                         help="bench sweep: the device of both the batched and the sequential sweep")
     p_bench.add_argument("--tabs", type=int, nargs="+", default=None, help="bench app: tabs running at once (1 4)")
     p_bench.add_argument("--steps", type=int, default=None, help="bench app: steps of the timed run (500)")
     args = parser.parse_args(argv)
@@ -146,10 +150,19 @@ def main(argv: list[str] | None = None) -> int:
 
             print(f"written: {reproduce(args.name, quick=args.quick, out=args.out)}")
         elif args.command == "bench":
-            if args.what != "app" and (args.tabs is not None or args.steps is not None):
-                raise ValueError("--tabs and --steps are options of `bench app` only")
+            if args.what not in ("app", "sweep") and (args.tabs is not None or args.steps is not None):
+                raise ValueError("--tabs and --steps are options of `bench app` and `bench sweep` only")
             if args.what == "app":
                 return _bench_app(args.tabs, args.steps)
+            if args.what == "sweep":
+                from .bench_sweep import run_sweep_bench
+
+                B = whole_number("--B", args.B, 1, "preferences in the batch")
+                names = args.task or ["toy-quadratic", "hyper-cleaning"]
+                rows = run_sweep_bench(names, device=args.bench_device, B=B, steps=args.steps or 50)
+                print_rows("batched sweep vs the same preferences one after another (speedup = sequential / "
+                           "batched)", rows)
+                return 0
             if args.what == "qp":
                 print_rows("fast simplex QP vs cvxpy, per call (ratio = cvxpy / fast)", bench_qp())
             elif args.what == "hvp":

@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 from . import solvers
+from .batched_sweep import BATCHED, batched_results
 from .controller import Controller
 from .indicators import hypervolume, nondominated
 from .metrics import point_metrics
@@ -22,6 +23,7 @@ from .oracles import Oracles
 from .preference import normalize_preference
 from .problem import Problem
 from .result import Iterate, Result, _jsonable
+from .termination import divergence_reason
 
 # An objective this many times larger than its start (plus one) is taken as divergence: the run
 # stops there and keeps the iterate before. 1e8 kept iterates a million times the start (issue 10);
@@ -169,7 +171,8 @@ class Run:
             f = out.objectives.detach().double().cpu().numpy()
             if first is None:
                 first = self._first = np.abs(f)
-            bad = _divergence(f, out, first, self.divergence_factor)
+            finite_point = bool(torch.isfinite(out.x).all()) and bool(torch.isfinite(out.y).all())
+            bad = divergence_reason(f, finite_point, first, self.divergence_factor)
             if bad:
                 raise Diverged(f"{algo.name} diverged at step {k}: {bad}; the last good iterate is kept. "
                                "Try a smaller step size.", last)
@@ -243,17 +246,6 @@ class Run:
         return state, int(saved["next_step"]), r
 
 
-def _divergence(f: np.ndarray, out: Any, first: np.ndarray, factor: float) -> str:
-    if not np.all(np.isfinite(f)):
-        return f"an objective became non-finite ({f.tolist()})"
-    if not (bool(torch.isfinite(out.x).all()) and bool(torch.isfinite(out.y).all())):
-        return "x or y became non-finite"
-    if np.any(np.abs(f) > factor * (first + 1.0)):
-        return (f"the objectives exploded ({f.tolist()}, more than divergence_factor={factor:g} times their start "
-                f"{first.tolist()} plus one)")
-    return ""
-
-
 def solve(problem: Problem, solver: str = "wc-mhgd", preference: Sequence[float] | None = None, *,
           steps: int = 1000, seed: int = 0, device: str = "auto", controller: Controller | None = None,
           metrics_every: int = 10, progress: Callable[[Iterate, int], None] | None = None,
@@ -317,10 +309,18 @@ class Sweep:
 
 
 def sweep(problem: Problem, solver: str = "wc-mhgd", preferences: np.ndarray | Sequence[Sequence[float]] = (), *,
-          steps: int = 500, seed: int = 0, device: str = "auto",
+          steps: int = 500, seed: int = 0, device: str = "auto", metrics_every: int = 10,
+          divergence_factor: float = DIVERGENCE_FACTOR, batched: bool | None = None, batch_size: int = 64,
           progress: Callable[[int, int], None] | None = None, **options: Any) -> Sweep:
-    """One run per row of `preferences` (B×S), sequentially; `progress(done, total)` after each."""
+    """One run per row of `preferences` (B×S), each equal to its `pa.solve` with the same seed.
+
+    `batched` (default: wherever the solver has a batched step, `batched_sweep.BATCHED`) runs up to
+    `batch_size` preferences as one batched run on the device; otherwise one run after another.
+    `progress(done, total)` counts runs, or steps of all chunks when batched."""
     steps, seed = whole_number("steps", steps, 1), whole_number("seed", seed, 0)
+    metrics_every = whole_number("metrics_every", metrics_every, 1)
+    batch_size = whole_number("batch_size", batch_size, 1, "preferences per batched run")
+    divergence_factor = check_divergence_factor(divergence_factor)
     if not isinstance(problem, Problem):
         raise ValueError(f"expected a pareto_app.Problem; got {type(problem).__name__}")
     try:
@@ -330,12 +330,43 @@ def sweep(problem: Problem, solver: str = "wc-mhgd", preferences: np.ndarray | S
     if rows == 0:
         raise ValueError(f"preferences={preferences!r:.80}; accepted: a non-empty B×S array or list of rows, "
                          f"S = {problem.num_objectives}")
-    # Row by row, so that a bad row is named with what pa.solve would say about it.
-    P = np.array([normalize_preference(row, problem.num_objectives) for row in preferences])
-    problem = problem.to(device)
+    P = np.array([_preference_row(i, row, problem.num_objectives) for i, row in enumerate(preferences)])
+    if batched is None:
+        batched = solver in BATCHED
+    elif not isinstance(batched, (bool, np.bool_)):
+        raise ValueError(f"batched={batched!r:.40}; accepted: True, False or None (batched where the solver can be)")
+    elif batched and solver not in BATCHED:
+        raise ValueError(f"batched=True: solver {solver!r} has no batched step yet; batched solvers: "
+                         f"{', '.join(BATCHED)} (batched=False runs one preference after another)")
+    if not batched:
+        results = []
+        for i, r in enumerate(P):
+            results.append(solve(problem, solver, r, steps=steps, seed=seed, device=device, metrics_every=metrics_every,
+                                 divergence_factor=divergence_factor, **options))
+            if progress is not None:
+                progress(i + 1, len(P))
+        return Sweep(results=results, preferences=P)
+    run = prepare(problem, solver, P[0], device, options)
+    chunks = [P[i:i + batch_size] for i in range(0, len(P), batch_size)]
     results = []
-    for i, r in enumerate(P):
-        results.append(solve(problem, solver, r, steps=steps, seed=seed, device=device, **options))
-        if progress is not None:
-            progress(i + 1, len(P))
+    for c, chunk in enumerate(chunks):
+        def chunk_progress(done: int, total: int, c: int = c) -> None:
+            if progress is not None:
+                progress(c * total + done, len(chunks) * total)
+
+        if len(chunk) == 1:  # one run: the sequential engine is the same run without the batch's overhead
+            results.append(solve(problem, solver, chunk[0], steps=steps, seed=seed, device=device,
+                                 metrics_every=metrics_every, divergence_factor=divergence_factor,
+                                 progress=lambda it, total: chunk_progress(it.step + 1, total), **options))
+            continue
+        results += batched_results(run.problem, run.solver, run.options, chunk, steps=steps, seed=seed,
+                                   metrics_every=metrics_every, divergence_factor=divergence_factor,
+                                   progress=chunk_progress)
     return Sweep(results=results, preferences=P)
+
+
+def _preference_row(i: int, row: Any, S: int) -> np.ndarray:
+    try:
+        return normalize_preference(row, S)
+    except ValueError as err:
+        raise ValueError(f"preferences row {i}: {err}") from None

@@ -64,7 +64,8 @@ class Neumann:
 
 def batched_cg(matvec: Callable[[torch.Tensor], torch.Tensor], B: torch.Tensor, X0: torch.Tensor | None,
                steps: int, tol: float = 1e-30) -> torch.Tensor:
-    """`steps` conjugate-gradient iterations on A X = B, one system per row of B.
+    """`steps` conjugate-gradient iterations on A X = B, one system per row of B (B: (..., n), any
+    leading shape: one run's S systems, or B runs' S systems each).
 
     Rows that have converged (residual² ≤ tol · ‖b‖²) stop moving instead of dividing by zero,
     and so do rows that meet non-positive curvature (a non-convex lower level), keeping the
@@ -78,18 +79,21 @@ def batched_cg(matvec: Callable[[torch.Tensor], torch.Tensor], B: torch.Tensor, 
     rr = torch.linalg.vecdot(R, R)
     floor = tol * torch.linalg.vecdot(B, B).clamp_min(torch.finfo(B.dtype).tiny)
     active = rr > floor
+    # On the CPU, reading `active` costs nothing and ends the loop early; on a GPU it would wait for
+    # the device, so every step runs (a converged row no longer moves).
+    may_stop = B.device.type == "cpu"
     for _ in range(steps):
-        if not bool(active.any()):
+        if may_stop and not bool(active.any()):
             break
         AP = matvec(P)
         pAp = torch.linalg.vecdot(P, AP)
         active &= pAp > 0
         # Inactive rows may divide by zero here; torch.where discards those entries.
-        a = torch.where(active, rr / pAp, 0.0)[:, None]
+        a = torch.where(active, rr / pAp, 0.0)[..., None]
         X.addcmul_(a, P)
         R.addcmul_(a, AP, value=-1.0)
         rr_new = torch.linalg.vecdot(R, R)
-        P.mul_(torch.where(active, rr_new / rr, 0.0)[:, None]).add_(R)
+        P.mul_(torch.where(active, rr_new / rr, 0.0)[..., None]).add_(R)
         rr = rr_new
         active &= rr > floor
     return X

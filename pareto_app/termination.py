@@ -11,6 +11,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Termination:
@@ -54,3 +56,16 @@ class Termination:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Termination:
         return cls(**{k: data.get(k) for k in ("steps", "oracle_budget", "wall_time")})
+
+
+def divergence_reason(f: np.ndarray, finite_point: bool, first: np.ndarray, factor: float) -> str:
+    """Why a run whose objectives are `f` (its first: `first`) has diverged, or "" if it has not: a
+    non-finite objective or point, or an objective past `factor` × (|its start| + 1)."""
+    if not np.all(np.isfinite(f)):
+        return f"an objective became non-finite ({f.tolist()})"
+    if not finite_point:
+        return "x or y became non-finite"
+    if np.any(np.abs(f) > factor * (first + 1.0)):
+        return (f"the objectives exploded ({f.tolist()}, more than divergence_factor={factor:g} times their start "
+                f"{first.tolist()} plus one)")
+    return ""

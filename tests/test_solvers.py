@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import pareto_app as pa
+from pareto_app.batched_sweep import BATCHED
 from pareto_app.tasks.toy_llgc import wc_optimum
 
 from .conftest import cuda_params
@@ -40,8 +41,13 @@ def test_hypergradient_solvers_reach_the_pareto_set(solver, options, steps, S, d
     for seed in (0, 1):
         problem = pa.tasks.get("toy-quadratic", S=S, seed=seed)
         preferences = PREFERENCES[S] if solver == "wc-mhgd" and not options else PREFERENCES[S][1:]
-        for r in preferences:
-            result = pa.solve(problem, solver, r, steps=steps, seed=seed, device=device, metrics_every=50, **options)
+        # The batched solvers run their preferences as one batched sweep (each row is its pa.solve:
+        # tests/test_batched.py), the others one after another.
+        results = (pa.sweep(problem, solver, preferences, steps=steps, seed=seed, device=device, metrics_every=50,
+                            **options).results if solver in BATCHED else
+                   [pa.solve(problem, solver, r, steps=steps, seed=seed, device=device, metrics_every=50, **options)
+                    for r in preferences])
+        for result in results:
             assert result.status == "finished"
             _check_on_pareto_set(problem, result)
 
@@ -103,14 +109,13 @@ def test_float32_problems_converge_too():
 @pytest.mark.parametrize("S", [2, 3])
 def test_preference_matters(S):
     problem = pa.tasks.get("toy-quadratic", S=S)
+    favour = np.full((S, S), 0.2 / (S - 1))
+    np.fill_diagonal(favour, 0.8)
+    disfavour = np.full((S, S), 0.8 / (S - 1))
+    np.fill_diagonal(disfavour, 0.2)
+    F = pa.sweep(problem, "wc-mhgd", np.vstack([favour, disfavour]), steps=400, device="cpu").objectives
     for s in range(S):
-        favour = np.full(S, 0.2 / (S - 1))
-        favour[s] = 0.8
-        disfavour = np.full(S, 0.8 / (S - 1))
-        disfavour[s] = 0.2
-        f_favour = pa.solve(problem, "wc-mhgd", favour, steps=400, device="cpu").objectives[s]
-        f_disfavour = pa.solve(problem, "wc-mhgd", disfavour, steps=400, device="cpu").objectives[s]
-        assert f_favour < f_disfavour
+        assert F[s, s] < F[S + s, s]
 
 
 @pytest.mark.parametrize("device", cuda_params())

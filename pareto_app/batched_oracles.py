@@ -1,0 +1,127 @@
+"""The oracles of Definition 4.2 for B runs at once: rows of X (B, p) and Y (B, q), one run per row.
+
+The runs are independent, so the gradient of Σ_b g(x_b, y_b) with respect to the rows is each run's
+own gradient: one autograd pass serves the whole batch. The values come from `torch.func.vmap` over
+the problem's plain functions of one x and one y; a custom problem whose functions vmap cannot trace
+(data-dependent Python branches, `.item()`) has its values stacked run by run instead — slower, the
+same numbers — with a one-line warning saying so.
+
+Second-order products are taken at a `BatchedPoint` (reverse-over-reverse, as `oracles.LowerPoint`):
+the graph of ∇g is built once per point and each block of vectors V (B, S, q) — S per run — is one
+backward pass through it. Counters are per run: each oracle adds what one run's call would add.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import torch
+from torch.func import vmap
+
+from .oracles import OracleCounts
+from .problem import Problem
+
+
+class BatchedOracles:
+    """Counted oracles of one problem for a batch of runs."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self.counts = OracleCounts()
+        self.looped = False  # True once vmap failed on this problem and the loop took over
+        upper = list(problem.upper)
+        self._lower = self._batched(problem.lower)
+        self._upper = self._batched(lambda x, y: torch.stack([f(x, y) for f in upper]))
+
+    def _batched(self, one: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Callable[..., torch.Tensor]:
+        vmapped = vmap(one)
+
+        def call(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+            if not self.looped:
+                try:
+                    return vmapped(X, Y)
+                except Exception as err:  # vmap's errors have no common type; any of them means: loop
+                    self.looped = True
+                    warnings.warn(f"{self.problem.name}: its functions cannot be vmapped ({type(err).__name__}: "
+                                  f"{str(err).splitlines()[0][:120] if str(err) else ''}); the runs of this batch are "
+                                  "evaluated one after another", stacklevel=3)
+            return torch.stack([one(X[b], Y[b]) for b in range(X.shape[0])])
+
+        return call
+
+    def lower_values(self, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+        """g(x_b, y_b) per run (B,); not an oracle call in Definition 4.2's sense."""
+        return self._lower(X, Y)
+
+    def lower_grad_y(self, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+        """∇_y g(x_b, y_b) per run: (B, q)."""
+        self.counts.ll_grad += 1
+        with torch.enable_grad():
+            Yg = Y.detach().requires_grad_(True)
+            return torch.autograd.grad(self._lower(X.detach(), Yg).sum(), Yg)[0].detach()
+
+    def upper(self, X: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """F (B, S), ∇_x F (B, S, p), ∇_y F (B, S, q)."""
+        S = self.problem.num_objectives
+        self.counts.ul_grad += S
+        with torch.enable_grad():
+            Xg, Yg = X.detach().requires_grad_(True), Y.detach().requires_grad_(True)
+            values = self._upper(Xg, Yg)  # (B, S)
+            eye = torch.eye(S, dtype=values.dtype, device=values.device)[:, None, :].expand(S, X.shape[0], S)
+            gx, gy = torch.autograd.grad(values, (Xg, Yg), eye, is_grads_batched=True, allow_unused=True)
+        gx = torch.zeros(S, *X.shape, dtype=X.dtype, device=X.device) if gx is None else gx
+        gy = torch.zeros(S, *Y.shape, dtype=Y.dtype, device=Y.device) if gy is None else gy
+        return values.detach(), gx.detach().transpose(0, 1), gy.detach().transpose(0, 1)
+
+    def at(self, X: torch.Tensor, Y: torch.Tensor) -> BatchedPoint:
+        """The points (x_b, y_b) for second-order products of g."""
+        return BatchedPoint(self, X, Y)
+
+
+class BatchedPoint:
+    """Second-order products of g at B points, sharing one graph of ∇g."""
+
+    def __init__(self, oracles: BatchedOracles, X: torch.Tensor, Y: torch.Tensor) -> None:
+        self.counts = oracles.counts
+        with torch.enable_grad():
+            self.Xg = X.detach().requires_grad_(True)
+            self.Yg = Y.detach().requires_grad_(True)
+            gx, self.gy = torch.autograd.grad(oracles._lower(self.Xg, self.Yg).sum(), (self.Xg, self.Yg),
+                                              create_graph=True, allow_unused=True)
+            # A lower level that ignores x has no cross terms: ∇_x g = 0 (kept in the graph).
+            self.gx = gx if gx is not None else self.Xg * 0.0
+
+    def _backward(self, outputs: tuple[torch.Tensor, ...], inputs: tuple[torch.Tensor, ...],
+                  V: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        # Each V is (B, S, ·); autograd batches over a leading axis of the vectors: (S, B, ·).
+        with torch.enable_grad():
+            out = torch.autograd.grad(outputs, inputs, tuple(v.transpose(0, 1) for v in V), retain_graph=True,
+                                      allow_unused=True, is_grads_batched=True)
+        return tuple(torch.zeros(V[0].shape[:2] + i.shape[1:], dtype=i.dtype, device=i.device) if o is None
+                     else o.detach().transpose(0, 1) for o, i in zip(out, inputs))
+
+    def hvp(self, V: torch.Tensor) -> torch.Tensor:
+        """∇²_yy g V per run, V of shape (B, S, q)."""
+        self.counts.hvp += V.shape[1]
+        return self._backward((self.gy,), (self.Yg,), (V,))[0]
+
+    def jvp_xy(self, V: torch.Tensor) -> torch.Tensor:
+        """∇²_xy g V per run: (B, S, p)."""
+        self.counts.jvp += V.shape[1]
+        return self._backward((self.gy,), (self.Xg,), (V,))[0]
+
+    def jvp_and_hvp(self, V: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both products from one pass."""
+        self.counts.jvp += V.shape[1]
+        self.counts.hvp += V.shape[1]
+        jx, hy = self._backward((self.gy,), (self.Xg, self.Yg), (V,))
+        return jx, hy
+
+    def constraint_jvp(self, DX: torch.Tensor, DY: torch.Tensor) -> torch.Tensor:
+        """J_h d = ∇²_yx g dx + ∇²_yy g dy per run and row, the derivative of h(z) = ∇_y g along d = (dx, dy)."""
+        self.counts.jvp += DX.shape[1]
+        self.counts.hvp += DX.shape[1]
+        # By symmetry of ∇²g, J_h d is the y-gradient of ⟨∇_z g, d⟩.
+        return self._backward((self.gx, self.gy), (self.Yg,), (DX, DY))[0]
+

@@ -1,0 +1,108 @@
+"""A sweep as one batched run (issue 9): every preference a row of the same tensors, one step for all.
+
+What `api.Run` does for one run — the start, divergence, the metrics of recorded iterates, the
+history and the Result — done here for B runs of the solvers that have a batched step
+(`BATCHED`). Each run's Result is the one its sequential `pa.solve` gives, to rounding: the
+options are resolved by the same init, and every run steps with its own preference and β.
+Values come to the host once per step (objectives, ‖∇_y g‖, the weights) as one copy per batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .batched_oracles import BatchedOracles
+from .metrics import batched_point_metrics
+from .oracles import Oracles
+from .problem import Problem
+from .result import Iterate, Result
+from .solvers import wc_mhgd_batched as hgd
+from .solvers.wc_mhgd import HypergradientDescent
+from .termination import divergence_reason
+
+BATCHED = ("wc-mhgd", "mgda", "linear")
+
+
+def batched_results(problem: Problem, algo: HypergradientDescent, options: dict[str, Any], preferences: np.ndarray,
+                    *, steps: int, seed: int, metrics_every: int, divergence_factor: float,
+                    progress: Callable[[int, int], None] | None = None) -> list[Result]:
+    """One Result per row of `preferences` (B×S, normalised), all runs stepping together on problem's device."""
+    B = len(preferences)
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    init_oracles = Oracles(problem)
+    with torch.no_grad():
+        first = algo.init(problem, preferences[0], dict(options, steps=steps), init_oracles, generator)
+    resolved = {k: v for k, v in first.options.items() if k != "steps"}
+    config = hgd.config_of(algo, resolved, first.lipschitz)
+    oracles = BatchedOracles(problem)
+    measure = BatchedOracles(problem)  # metrics cost oracle calls too, but not the solver's
+    device, dtype = problem.device, problem.dtype
+    R = torch.as_tensor(preferences, dtype=dtype, device=device)
+    betas = hgd.step_sizes(config, R.double()).cpu().numpy()
+    state = hgd.State(X=problem.x0.expand(B, -1).clone(), Y=problem.y0.expand(B, -1).clone(), V=None, lam=None)
+    rows: list[list[dict[str, Any]]] = [[] for _ in range(B)]
+    last: list[Iterate | None] = [None] * B
+    failure: list[str] = [""] * B
+    alive = np.ones(B, dtype=bool)
+    start_values: np.ndarray | None = None
+    started = time.perf_counter()
+    for k in range(steps):
+        record = k % metrics_every == 0 or k == steps - 1
+        with torch.no_grad():
+            state, out = hgd.step(config, state, R, oracles)
+            if record:
+                metrics = batched_point_metrics(measure, out.X, out.Y, R, out.weights)
+            else:
+                nan = torch.full_like(out.direction_norm, float("nan"))
+                metrics = {"constraint_violation": measure.lower_grad_y(out.X, out.Y).norm(dim=1),
+                           "stationarity": nan, "kkt_residual": nan}
+        # One copy to the host per step, for every run at once.
+        f, weights, norms, violation, stationarity, kkt = (
+            t.detach().double().cpu().numpy() for t in (out.objectives, out.weights, out.direction_norm,
+                                                         metrics["constraint_violation"], metrics["stationarity"],
+                                                         metrics["kkt_residual"]))
+        finite_points = (torch.isfinite(out.X).all(dim=1) & torch.isfinite(out.Y).all(dim=1)).cpu().numpy()
+        if start_values is None:
+            start_values = np.abs(f)
+        counts = {name: init_oracles.counts.as_dict()[name] + value for name, value in oracles.counts.as_dict().items()}
+        elapsed = time.perf_counter() - started
+        for b in np.flatnonzero(alive):
+            bad = divergence_reason(f[b], bool(finite_points[b]), start_values[b], divergence_factor)
+            if bad:
+                alive[b] = False
+                failure[b] = (f"{algo.name} diverged at step {k}: {bad}; the last good iterate is kept. "
+                              "Try a smaller step size.")
+                continue
+            it = Iterate(step=k, x=out.X[b], y=out.Y[b], objectives=f[b], weights=weights[b],
+                         preference=preferences[b].copy(), constraint_violation=float(violation[b]),
+                         stationarity=float(stationarity[b]), kkt_residual=float(kkt[b]),
+                         direction_norm=float(norms[b]), oracle_calls=dict(counts), elapsed=elapsed)
+            rows[b].append(it.row())
+            last[b] = it
+        if progress is not None:
+            progress(k + 1, steps)
+        if not alive.any():
+            break
+    results = []
+    for b in range(B):
+        it = last[b]
+        if it is None:
+            from .api import Diverged
+
+            raise Diverged(f"run {b} of the sweep (preference {preferences[b].tolist()}): {failure[b]}", None)
+        status = "diverged" if failure[b] else "finished"
+        results.append(Result.of_run(
+            solver=algo.name, task=problem.name, task_params=problem.params,
+            options=dict(resolved, beta=float(betas[b])) if config.beta is None else dict(resolved),
+            seed=seed, steps=steps, device=str(device), history=pd.DataFrame(rows[b]), x=it.x, y=it.y,
+            status=status, message=failure[b],
+            metadata={"oracle_calls": it.oracle_calls, "elapsed": it.elapsed, "batched": B,
+                      "vmap": not oracles.looped}))
+    return results

@@ -1,0 +1,128 @@
+"""The simplex QPs of many runs at once, on their device (issue 9): Eq. 5 and MGDA's min-norm rule.
+
+    w* = argmin_{w ∈ Δ}  ½ wᵀQw + cᵀw        for each of B instances (Q: B×S×S symmetric PSD, c: B×S)
+
+A primal active-set method, run in lockstep over the batch with a fixed number of pivots, so
+that nothing waits on the host: no `.item()`, no branch on a tensor's value. Each pivot, every
+instance takes one projected Newton step on its current face {w ≥ 0, Σw = 1, w_i = 0 off the
+face} (a pseudo-inverse from `eigh`, so singular Gram matrices — collinear, duplicated or
+vanishing gradients — are handled without a ridge); a step blocked by w_i ≥ 0 drops i from the
+face; an instance at its face's minimiser adds the index of most negative multiplier, or is done.
+A flat direction of descent (zero curvature, non-zero slope) is followed to the boundary.
+
+The answer comes with its Frank-Wolfe gap, gᵀw − min_j g_j ≥ f(w) − f(w*) (convex f): the
+certificate a caller checks when it next reads values on the host (`pareto_app.qp` solves an
+instance exactly on the CPU where the gap says it must).
+"""
+
+from __future__ import annotations
+
+import torch
+
+# On each instance scaled to max |Q|, |c| = 1 (the minimiser is unchanged):
+_CURVATURE_TOL = 1e-11  # an eigenvalue of the face's Hessian this small is flat
+_SLOPE_TOL = 1e-13  # a projected gradient this small is zero
+_MULTIPLIER_TOL = 1e-13  # a multiplier this negative is rounding noise, not a reason to add an index
+
+
+def pivots_for(S: int) -> int:
+    """Pivots enough for these problems: from a vertex, a support of m indices takes m − 1 additions, plus the
+    drops on the way (rarely more than a few)."""
+    return 2 * S + 6
+
+
+def solve_simplex_qp_batched(Q: torch.Tensor, c: torch.Tensor, pivots: int | None = None,
+                             start: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(w, gap): argmin over the simplex of ½ wᵀQw + cᵀw for each row, and its Frank-Wolfe gap relative
+    to the instance's scale max(|Q|, |c|). Shapes Q: (B, S, S), c: (B, S); w, gap on Q's device and dtype.
+
+    `start` (B, S), a feasible point per instance such as the last step's weights, warm-starts the method
+    (its support is the first face); the best vertex otherwise."""
+    B, S = c.shape
+    scale = torch.maximum(Q.abs().amax(dim=(1, 2)), c.abs().amax(dim=1))
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    Q = Q / scale[:, None, None]
+    c = c / scale[:, None]
+    if S == 1:
+        return torch.ones_like(c), torch.zeros_like(scale)
+    if start is None:
+        best = torch.argmin(0.5 * torch.diagonal(Q, dim1=1, dim2=2) + c, dim=1)
+        w = torch.nn.functional.one_hot(best, S).to(c.dtype)
+    else:
+        w = start.to(c.dtype).clamp_min(0.0)
+        w = w / w.sum(dim=1, keepdim=True)
+    free = w > 0
+    done = torch.zeros(B, dtype=torch.bool, device=c.device)
+    # On the CPU reading `done` costs nothing, so the loop ends when every instance has; on a GPU it
+    # would wait for the device, so all pivots run (a done instance's pivot changes nothing).
+    may_stop = c.device.type == "cpu"
+    for _ in range(pivots_for(S) if pivots is None else pivots):
+        w, free, done = _pivot(Q, c, w, free, done)
+        if may_stop and bool(done.all()):
+            break
+    g = torch.einsum("bij,bj->bi", Q, w) + c
+    gap = (g * w).sum(dim=1) - g.min(dim=1).values
+    return w, gap.clamp_min(0.0)
+
+
+def _pivot(Q: torch.Tensor, c: torch.Tensor, w: torch.Tensor, free: torch.Tensor,
+           done: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    S = c.shape[1]
+    f = free.to(c.dtype)
+    size = f.sum(dim=1, keepdim=True)
+    # P projects onto the face's directions {d : d_i = 0 off the face, Σ d = 0}.
+    P = torch.diag_embed(f) - f[:, :, None] * f[:, None, :] / size[:, :, None]
+    g = torch.einsum("bij,bj->bi", Q, w) + c
+    H = P @ Q @ P
+    H = 0.5 * (H + H.transpose(1, 2))
+    curvature, V = torch.linalg.eigh(H)
+    slope = torch.einsum("bij,bj->bi", P, g)
+    coef = torch.einsum("bji,bj->bi", V, slope)  # the projected gradient in H's eigenbasis
+    curved = curvature > _CURVATURE_TOL * curvature.abs().amax(dim=1, keepdim=True).clamp_min(1.0)
+    newton = -torch.einsum("bij,bj->bi", V, torch.where(curved, coef / torch.where(curved, curvature, 1.0), 0.0))
+    flat = torch.einsum("bij,bj->bi", V, torch.where(curved, 0.0, coef))
+    flat = torch.einsum("bij,bj->bi", P, flat)  # the range of P only: rounding leaves traces elsewhere
+    unbounded = flat.norm(dim=1) > _SLOPE_TOL * (1.0 + g.abs().amax(dim=1))
+    # Along a flat descent direction f(w) falls without bound: go as far as the simplex allows.
+    step = torch.where(unbounded[:, None], -flat, newton)
+    step = torch.where(free, step, 0.0)
+    shrinking = free & (step < 0)
+    ratios = torch.where(shrinking, w / torch.where(shrinking, -step, 1.0), torch.inf)
+    longest, blocker = ratios.min(dim=1)
+    alpha = torch.where(unbounded, longest, longest.clamp(max=1.0))
+    alpha = torch.where(torch.isfinite(alpha), alpha, 0.0)
+    moved = (w + alpha[:, None] * step).clamp_min(0.0)
+    blocked = (alpha < 1.0) | unbounded
+    drop = torch.nn.functional.one_hot(blocker, S).bool() & (blocked & torch.isfinite(longest))[:, None]
+    moved = torch.where(drop | ~free, 0.0, moved)
+    moved = moved / moved.sum(dim=1, keepdim=True)
+    # At the face's minimiser: the multipliers of w_i ≥ 0 off the face are g_i − ν, ν the face's common g.
+    g_new = torch.einsum("bij,bj->bi", Q, moved) + c
+    nu = (g_new * f).sum(dim=1) / size[:, 0]
+    outside = torch.where(free, torch.inf, g_new)
+    lowest, entering = outside.min(dim=1)
+    add = ~blocked & (lowest < nu - _MULTIPLIER_TOL * (1.0 + nu.abs()))
+    now_free = (free & ~drop) | (torch.nn.functional.one_hot(entering, S).bool() & add[:, None])
+    finished = ~blocked & ~add
+    keep = done[:, None]
+    return (torch.where(keep, w, moved), torch.where(keep, free, now_free), done | finished)
+
+
+def min_norm_weights_batched(G: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """MGDA for B runs: argmin over the simplex of ‖Σ_s w_s g_s‖² from the Gram matrices G (B, S, S)."""
+    return solve_simplex_qp_batched(G, torch.zeros(G.shape[:2], dtype=G.dtype, device=G.device))
+
+
+def wc_weights_batched(G: torch.Tensor, r: torch.Tensor, phi: torch.Tensor, u: float | torch.Tensor,
+                       start: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. 5 for B runs: λ = argmin_Δ ‖∇Φ(r ⊙ λ)‖² − u λᵀ(r ⊙ Φ), from G (B, S, S), r and Φ (B, S).
+
+    Scaled as `pareto_app.qp.wc_weights` is, by max |G| and max r (same minimiser), so that finite
+    inputs cannot overflow; the weights on ∇φ_s are r ⊙ λ (the caller's job)."""
+    u = torch.as_tensor(u, dtype=G.dtype, device=G.device)
+    g_scale = G.abs().amax(dim=(1, 2)).clamp_min(torch.finfo(G.dtype).tiny)
+    r_scale = r.abs().amax(dim=1).clamp_min(torch.finfo(G.dtype).tiny)
+    r_unit = r / r_scale[:, None]
+    Q = r_unit[:, :, None] * (G / g_scale[:, None, None]) * r_unit[:, None, :]
+    c = (-u / (2.0 * g_scale * r_scale))[:, None] * (r_unit * phi)
+    return solve_simplex_qp_batched(Q, c, start=start)

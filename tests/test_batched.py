@@ -1,0 +1,202 @@
+"""The batched engine (issue 9): the simplex QPs of many runs against cvxpy, and a sweep run as one batched
+run against the same preferences run one after another with `pa.solve`."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import pareto_app as pa
+from pareto_app import qp
+from pareto_app.qp_batched import min_norm_weights_batched, solve_simplex_qp_batched, wc_weights_batched
+from tests.test_qp import _objective, _project, _scaled, _simplex_cases
+
+OBJ_TOL = 1e-6  # relative to max(1, |f|) on the instance scaled to max |Q|, |c| = 1, as tests/test_qp.py
+GAP_TOL = 1e-6  # the Frank-Wolfe certificate the batched solver returns, on the same scale
+
+
+def _batch(cases: list, repeat: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    Q = torch.tensor(np.stack([c[1] for c in cases] * repeat))
+    c = torch.tensor(np.stack([c[2] for c in cases] * repeat))
+    return Q, c
+
+
+@pytest.mark.parametrize("size", range(2, 11))
+def test_batched_simplex_qp_matches_cvxpy(size):
+    # Full-rank, rank-deficient, duplicated/collinear, zero and badly scaled gradients, with linear
+    # terms from none to dominant: 50 instances per size, solved as one batch.
+    cases = _simplex_cases(size)
+    Q, c = _batch(cases)
+    w, gap = solve_simplex_qp_batched(Q, c)
+    assert w.shape == (len(cases), size) and float(w.min()) >= 0.0
+    assert torch.allclose(w.sum(dim=1), torch.ones(len(cases), dtype=w.dtype), atol=1e-12)
+    assert float(gap.max()) <= GAP_TOL
+    for i, (_, Qi, ci, reference) in enumerate(cases):
+        Qs, cs, _ = _scaled(Qi, ci)
+        got, want = _objective(Qs, cs, w[i].numpy()), _objective(Qs, cs, _project(reference))
+        assert got - want <= OBJ_TOL * max(1.0, abs(want)), (size, i)
+
+
+def test_a_batch_of_256_mixed_instances_is_solved_at_once():
+    cases = _simplex_cases(6) + _simplex_cases(6)[:14]
+    Q, c = _batch(cases, repeat=4)
+    perm = torch.randperm(len(Q), generator=torch.Generator().manual_seed(0))
+    Q, c = Q[perm][:256], c[perm][:256]
+    w, gap = solve_simplex_qp_batched(Q, c)
+    assert w.shape == (256, 6) and float(gap.max()) <= GAP_TOL
+    for i in range(0, 256, 17):  # each row as the exact CPU solver has it
+        Qs, cs, _ = _scaled(Q[i].numpy(), c[i].numpy())
+        exact = qp.solve_simplex_qp(Q[i].numpy(), c[i].numpy())
+        assert _objective(Qs, cs, w[i].numpy()) - _objective(Qs, cs, exact) <= OBJ_TOL
+
+
+def test_a_warm_start_reaches_the_same_minimum():
+    Q, c = _batch(_simplex_cases(5))
+    cold, _ = solve_simplex_qp_batched(Q, c)
+    start = torch.distributions.Dirichlet(torch.ones(5, dtype=Q.dtype)).sample((len(Q),))
+    warm, gap = solve_simplex_qp_batched(Q, c, start=start)
+    assert float(gap.max()) <= GAP_TOL
+    f = lambda w: 0.5 * torch.einsum("bi,bij,bj->b", w, Q, w) + (c * w).sum(1)  # noqa: E731
+    scale = torch.maximum(Q.abs().amax((1, 2)), c.abs().amax(1))
+    assert float(((f(warm) - f(cold)).abs() / scale).max()) <= OBJ_TOL
+
+
+def test_eq5_and_min_norm_rules_agree_with_the_exact_cpu_solvers():
+    rng = np.random.default_rng(3)
+    G, R, PHI = [], [], []
+    for _ in range(40):
+        S = 4
+        A = rng.standard_normal((int(rng.integers(1, 8)), S)) * 10.0 ** rng.uniform(-3, 3)
+        G.append(A.T @ A)
+        R.append(rng.dirichlet(np.ones(S)))
+        PHI.append(rng.uniform(0.1, 5.0, S))
+    G, R, PHI = (torch.tensor(np.stack(v)) for v in (G, R, PHI))
+    lam, gap = wc_weights_batched(G, R, PHI, 10.0)
+    mgda, _ = min_norm_weights_batched(G)
+    for b in range(len(G)):
+        g, r, phi = G[b].numpy(), R[b].numpy(), PHI[b].numpy()
+        # Eq. 5's objective on qp.wc_weights' scaling; the direction ∇Φ w is unique, so compare values.
+        exact = qp.wc_weights(g, r, phi, 10.0)
+        scale = np.abs(g).max() * r.max() ** 2
+
+        def eq5(v, g=g, r=r, phi=phi):
+            return float((r * v) @ g @ (r * v) - 10.0 * v @ (r * phi))
+
+        assert eq5(lam[b].numpy()) - eq5(exact) <= 1e-6 * max(scale, abs(eq5(exact)))
+        w = mgda[b].numpy()
+        assert w @ g @ w - qp.min_norm_weights(g) @ g @ qp.min_norm_weights(g) <= 1e-6 * np.abs(g).max()
+    assert float(gap.max()) <= GAP_TOL
+
+
+def _assert_same_runs(batched: pa.Sweep, sequential: pa.Sweep, tol: float = 1e-6) -> None:
+    for got, want in zip(batched.results, sequential.results):
+        assert got.status == want.status and len(got.history) == len(want.history)
+        np.testing.assert_allclose(got.x.numpy(), want.x.numpy(), rtol=0, atol=tol)
+        np.testing.assert_allclose(got.y.numpy(), want.y.numpy(), rtol=0, atol=tol)
+        for column in ("f1", "f2", "w1", "direction_norm", "constraint_violation", "stationarity", "kkt_residual"):
+            a, b = got.history[column].to_numpy(float), want.history[column].to_numpy(float)
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9, equal_nan=True, err_msg=column)
+        # CG stops once every system of the batch has converged, a sequential run once its own have: a batched
+        # run may count the few products its converged rows still took.
+        spent, alone = got.history["oracle_total"].to_numpy(), want.history["oracle_total"].to_numpy()
+        assert np.all(spent >= alone) and np.all(spent <= 1.05 * alone)
+        assert got.options == pytest.approx(want.options)
+
+
+@pytest.mark.parametrize("solver, options", [("wc-mhgd", {}), ("wc-mhgd", {"hypergrad": "neumann", "D": 20}),
+                                             ("mgda", {}), ("linear", {}), ("wc-mhgd", {"beta": 0.05, "u": 1.0})])
+@pytest.mark.parametrize("S", [2, 3])
+def test_each_row_of_a_batched_sweep_ends_where_its_sequential_run_ends(solver, options, S):
+    problem = pa.tasks.get("toy-quadratic", S=S)
+    preferences = np.random.default_rng(S).dirichlet(np.ones(S), 4)
+    preferences[0] = np.eye(S)[0]  # a vertex of the simplex among them
+    batched = pa.sweep(problem, solver, preferences, steps=40, device="cpu", **options)
+    sequential = pa.sweep(problem, solver, preferences, steps=40, device="cpu", batched=False, **options)
+    assert all(r.metadata.get("batched") == 4 for r in batched.results)
+    _assert_same_runs(batched, sequential)
+    if S == 3 and "hypergrad" not in options:  # Neumann's path is CG's; S = 2 runs are as the S = 3 ones
+        # Where a batched run ends is where the solver should: the Pareto set of the toy problem.
+        longer = pa.sweep(problem, solver, preferences, steps=300, device="cpu", **options)
+        assert all(problem.pareto_distance(r.x) < 0.05 for r in longer.results), solver
+
+
+def test_a_batched_sweep_in_chunks_equals_one_chunk():
+    problem = pa.tasks.get("toy-quadratic")
+    preferences = np.random.default_rng(0).dirichlet(np.ones(2), 5)
+    whole = pa.sweep(problem, "wc-mhgd", preferences, steps=30, device="cpu")
+    chunked = pa.sweep(problem, "wc-mhgd", preferences, steps=30, device="cpu", batch_size=2)
+    _assert_same_runs(chunked, whole, tol=1e-12)
+    seen = []
+    pa.sweep(problem, "wc-mhgd", preferences, steps=4, device="cpu", batch_size=2,
+             progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (12, 12) and seen == sorted(seen)  # 3 chunks of 4 steps
+
+
+def test_a_data_task_sweeps_batched_as_it_does_sequentially():
+    problem = pa.tasks.get("hyper-cleaning")
+    preferences = np.random.default_rng(1).dirichlet(np.ones(problem.num_objectives), 2)
+    batched = pa.sweep(problem, "wc-mhgd", preferences, steps=3, device="cpu")
+    sequential = pa.sweep(problem, "wc-mhgd", preferences, steps=3, device="cpu", batched=False)
+    for got, want in zip(batched.results, sequential.results):
+        np.testing.assert_allclose(got.x.numpy(), want.x.numpy(), rtol=0, atol=1e-8)
+        np.testing.assert_allclose(got.objectives, want.objectives, rtol=1e-8)
+
+
+def test_a_problem_vmap_cannot_trace_runs_in_a_loop_and_says_so():
+    def lower(x, y):
+        if float(y.sum()) > 1e9:  # a data-dependent Python branch: vmap refuses it
+            return y.sum()
+        return ((y - x) ** 2).sum()
+
+    problem = pa.Problem(upper=[lambda x, y: (y - 1.0).square().sum() + x.square().sum(),
+                                lambda x, y: (y + 1.0).square().sum() + x.square().sum()],
+                         lower=lower, x0=torch.zeros(2, dtype=torch.float64), y0=torch.zeros(2, dtype=torch.float64))
+    preferences = [[0.8, 0.2], [0.3, 0.7]]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        batched = pa.sweep(problem, "wc-mhgd", preferences, steps=40, device="cpu")
+    assert any("cannot be vmapped" in str(w.message) for w in caught)
+    assert all(r.metadata["vmap"] is False for r in batched.results)
+    _assert_same_runs(batched, pa.sweep(problem, "wc-mhgd", preferences, steps=40, device="cpu", batched=False))
+
+
+def test_diverging_rows_end_as_their_sequential_runs_do():
+    problem = pa.tasks.get("toy-quadratic")
+    preferences = [[0.5, 0.5], [0.9, 0.1]]
+    batched = pa.sweep(problem, "linear", preferences, steps=30, device="cpu", beta=3.0)
+    sequential = pa.sweep(problem, "linear", preferences, steps=30, device="cpu", batched=False, beta=3.0)
+    assert [r.status for r in batched.results] == [r.status for r in sequential.results]
+    assert "diverged" in [r.status for r in batched.results]
+    for got, want in zip(batched.results, sequential.results):
+        assert got.message.split("(")[0] == want.message.split("(")[0] and len(got.history) == len(want.history)
+
+
+def test_batched_sweeps_name_bad_arguments():
+    problem = pa.tasks.get("toy-quadratic")
+    with pytest.raises(ValueError, match="solver 'forum' has no batched step yet"):
+        pa.sweep(problem, "forum", [[0.5, 0.5]], steps=2, batched=True)
+    with pytest.raises(ValueError, match="batch_size=0"):
+        pa.sweep(problem, "wc-mhgd", [[0.5, 0.5]], steps=2, batch_size=0)
+    with pytest.raises(ValueError, match=r"preferences row 1: preference \[-1.0, 2.0\] has a negative entry"):
+        pa.sweep(problem, "wc-mhgd", [[0.5, 0.5], [-1, 2]], steps=2)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine: the GPU variant is skipped")
+def test_the_batched_qp_and_step_never_wait_for_the_host_on_a_gpu():
+    Q, c = _batch(_simplex_cases(5))
+    Q, c = Q.cuda(), c.cuda()
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        w, gap = solve_simplex_qp_batched(Q, c)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert float(gap.max()) <= GAP_TOL
+    problem = pa.tasks.get("toy-quadratic")
+    preferences = np.random.default_rng(0).dirichlet(np.ones(2), 4)
+    on_gpu = pa.sweep(problem, "wc-mhgd", preferences, steps=60, device="cuda")
+    on_cpu = pa.sweep(problem, "wc-mhgd", preferences, steps=60, device="cpu")
+    _assert_same_runs(on_gpu, on_cpu, tol=1e-6)
