@@ -104,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     p_bench = sub.add_parser("bench", help="benchmarks: qp, hvp, iteration, sweep, app")
     p_bench.add_argument("what", choices=("qp", "hvp", "iteration", "sweep", "app"))
     p_bench.add_argument("--task", nargs="+", default=None, help="bench sweep: tasks (toy-quadratic hyper-cleaning)")
-    p_bench.add_argument("--B", type=int, default=64, help="bench sweep: preferences in the batch (64)")
-    p_bench.add_argument("--bench-device", dest="bench_device", default="cpu", choices=("cpu", "cuda"),
+    p_bench.add_argument("--B", type=int, default=None, help="bench sweep: preferences in the batch (64)")
+    p_bench.add_argument("--bench-device", dest="bench_device", default=None, choices=("cpu", "cuda"),
                          help="bench sweep: the device of both the batched and the sequential sweep")
     p_bench.add_argument("--tabs", type=int, nargs="+", default=None, help="bench app: tabs running at once (1 4)")
     p_bench.add_argument("--steps", type=int, default=None, help="bench app: steps of the timed run (500)")
@@ -150,16 +150,21 @@ def main(argv: list[str] | None = None) -> int:
 
             print(f"written: {reproduce(args.name, quick=args.quick, out=args.out)}")
         elif args.command == "bench":
-            if args.what not in ("app", "sweep") and (args.tabs is not None or args.steps is not None):
-                raise ValueError("--tabs and --steps are options of `bench app` and `bench sweep` only")
+            if args.what not in ("app", "sweep") and args.steps is not None:
+                raise ValueError("--steps is an option of `bench app` and `bench sweep` only")
+            if args.what != "app" and args.tabs is not None:
+                raise ValueError("--tabs is an option of `bench app` only")
+            if args.what != "sweep" and (args.task, args.B, args.bench_device) != (None, None, None):
+                raise ValueError("--task, --B and --bench-device are options of `bench sweep` only")
             if args.what == "app":
                 return _bench_app(args.tabs, args.steps)
             if args.what == "sweep":
                 from .bench_sweep import run_sweep_bench
 
-                B = whole_number("--B", args.B, 1, "preferences in the batch")
+                B = whole_number("--B", 64 if args.B is None else args.B, 1, "preferences in the batch")
+                steps = whole_number("--steps", 50 if args.steps is None else args.steps, 1)
                 names = args.task or ["toy-quadratic", "hyper-cleaning"]
-                rows = run_sweep_bench(names, device=args.bench_device, B=B, steps=args.steps or 50)
+                rows = run_sweep_bench(names, device=args.bench_device or "cpu", B=B, steps=steps)
                 print_rows("batched sweep vs the same preferences one after another (speedup = sequential / "
                            "batched)", rows)
                 return 0

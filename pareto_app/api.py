@@ -81,8 +81,12 @@ def stream(problem: Problem, solver: str = "wc-mhgd", preference: Sequence[float
 
 def check_divergence_factor(value: Any) -> float:
     """`value` as a float > 1; ValueError naming it otherwise."""
+    try:
+        finite = math.isfinite(float(value))
+    except (TypeError, ValueError, OverflowError):
+        finite = False
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(float(value)) or not value > 1:
+            or not finite or not value > 1:
         raise ValueError(f"divergence_factor={value!r}; accepted: a finite number > 1 (objectives this many times "
                          f"their start, plus one, end the run; default {DIVERGENCE_FACTOR:g})")
     return float(value)

@@ -40,11 +40,12 @@ def batched_results(problem: Problem, algo: HypergradientDescent, options: dict[
     with torch.no_grad():
         first = algo.init(problem, preferences[0], dict(options, steps=steps), init_oracles, generator)
     resolved = {k: v for k, v in first.options.items() if k != "steps"}
-    config = hgd.config_of(algo, resolved, first.lipschitz)
+    config = hgd.config_of(algo, resolved, first.lipschitz, given_beta=options.get("beta"))
     oracles = BatchedOracles(problem)
     measure = BatchedOracles(problem)  # metrics cost oracle calls too, but not the solver's
-    device, dtype = problem.device, problem.dtype
-    R = torch.as_tensor(preferences, dtype=dtype, device=device)
+    device = problem.device
+    # float64 whatever the problem's dtype: the QP, β and the KKT multipliers read the preference exactly.
+    R = torch.as_tensor(preferences, dtype=torch.float64, device=device)
     betas = hgd.step_sizes(config, R.double()).cpu().numpy()
     state = hgd.State(X=problem.x0.expand(B, -1).clone(), Y=problem.y0.expand(B, -1).clone(), V=None, lam=None)
     rows: list[list[dict[str, Any]]] = [[] for _ in range(B)]
@@ -69,12 +70,15 @@ def batched_results(problem: Problem, algo: HypergradientDescent, options: dict[
                                                          metrics["constraint_violation"], metrics["stationarity"],
                                                          metrics["kkt_residual"]))
         finite_points = (torch.isfinite(out.X).all(dim=1) & torch.isfinite(out.Y).all(dim=1)).cpu().numpy()
+        finite_weighting = out.finite_weighting.cpu().numpy()
         if start_values is None:
             start_values = np.abs(f)
         counts = {name: init_oracles.counts.as_dict()[name] + value for name, value in oracles.counts.as_dict().items()}
         elapsed = time.perf_counter() - started
         for b in np.flatnonzero(alive):
             bad = divergence_reason(f[b], bool(finite_points[b]), start_values[b], divergence_factor)
+            if not bad and not finite_weighting[b]:  # what pareto_app.qp raises on in a sequential run
+                bad = "the weighting QP's Gram matrix has non-finite entries"
             if bad:
                 alive[b] = False
                 failure[b] = (f"{algo.name} diverged at step {k}: {bad}; the last good iterate is kept. "
@@ -90,6 +94,14 @@ def batched_results(problem: Problem, algo: HypergradientDescent, options: dict[
             progress(k + 1, steps)
         if not alive.any():
             break
+        # A run that has diverged steps on from the start, harmlessly: its non-finite values would
+        # otherwise reach the batch's QPs and metrics. Its rows are no longer recorded.
+        if not alive.all():
+            dead = torch.as_tensor(~alive, device=device)
+            state = hgd.State(X=torch.where(dead[:, None], problem.x0, state.X),
+                              Y=torch.where(dead[:, None], problem.y0, state.Y),
+                              V=None if state.V is None else torch.where(dead[:, None, None], 0.0, state.V),
+                              lam=None if state.lam is None else torch.where(dead[:, None], 1.0 / R.shape[1], state.lam))
     results = []
     for b in range(B):
         it = last[b]

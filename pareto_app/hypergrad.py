@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from . import sync
 from .oracles import Oracles
 
 Estimator = Callable[..., tuple[torch.Tensor, torch.Tensor | None]]
@@ -81,7 +82,7 @@ def batched_cg(matvec: Callable[[torch.Tensor], torch.Tensor], B: torch.Tensor, 
     active = rr > floor
     # On the CPU, reading `active` costs nothing and ends the loop early; on a GPU it would wait for
     # the device, so every step runs (a converged row no longer moves).
-    may_stop = B.device.type == "cpu"
+    may_stop = sync.may_read(B)
     for _ in range(steps):
         if may_stop and not bool(active.any()):
             break

@@ -20,7 +20,7 @@ def normalize_preference(preference: Sequence[float] | np.ndarray | None, S: int
         raise ValueError(f"preference {preference!r:.80} is not a list of numbers; accepted: {S} non-negative numbers")
     try:
         r = np.asarray(preference, dtype=float).reshape(-1)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"preference {preference!r} is not a list of numbers; accepted: {S} non-negative numbers") from None
     if r.size == 0:
         raise ValueError(f"preference {preference!r:.80} is empty; accepted: {S or 'one'} non-negative number(s) per "

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import torch
 
+from . import sync
+
 # On each instance scaled to max |Q|, |c| = 1 (the minimiser is unchanged):
 _CURVATURE_TOL = 1e-11  # an eigenvalue of the face's Hessian this small is flat
 _SLOPE_TOL = 1e-13  # a projected gradient this small is zero
@@ -40,7 +42,8 @@ def solve_simplex_qp_batched(Q: torch.Tensor, c: torch.Tensor, pivots: int | Non
     (its support is the first face); the best vertex otherwise."""
     B, S = c.shape
     scale = torch.maximum(Q.abs().amax(dim=(1, 2)), c.abs().amax(dim=1))
-    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    vanishing = scale == 0  # f ≡ 0: every point is optimal; the barycentre is the neutral one (as pareto_app.qp)
+    scale = torch.where(vanishing, torch.ones_like(scale), scale)
     Q = Q / scale[:, None, None]
     c = c / scale[:, None]
     if S == 1:
@@ -55,14 +58,37 @@ def solve_simplex_qp_batched(Q: torch.Tensor, c: torch.Tensor, pivots: int | Non
     done = torch.zeros(B, dtype=torch.bool, device=c.device)
     # On the CPU reading `done` costs nothing, so the loop ends when every instance has; on a GPU it
     # would wait for the device, so all pivots run (a done instance's pivot changes nothing).
-    may_stop = c.device.type == "cpu"
+    may_stop = sync.may_read(c)
     for _ in range(pivots_for(S) if pivots is None else pivots):
         w, free, done = _pivot(Q, c, w, free, done)
         if may_stop and bool(done.all()):
             break
+    w = torch.where(vanishing[:, None], 1.0 / S, w)
+    gap = _gap(Q, c, w)
+    if may_stop and bool((gap > CERTIFIED).any()):
+        w, gap = _exactly(Q, c, w, gap)
+    return w, gap
+
+
+# A Frank-Wolfe gap above this (relative) is not certified: on the CPU such an instance is solved again
+# by pareto_app.qp's exact method; on a GPU the caller reads the gap with the step's other values.
+CERTIFIED = 1e-9
+
+
+def _gap(Q: torch.Tensor, c: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     g = torch.einsum("bij,bj->bi", Q, w) + c
-    gap = (g * w).sum(dim=1) - g.min(dim=1).values
-    return w, gap.clamp_min(0.0)
+    return ((g * w).sum(dim=1) - g.min(dim=1).values).clamp_min(0.0)
+
+
+def _exactly(Q: torch.Tensor, c: torch.Tensor, w: torch.Tensor, gap: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    from .qp import solve_simplex_qp
+
+    w = w.clone()
+    for b in torch.nonzero(gap > CERTIFIED).flatten().tolist():
+        exact = torch.as_tensor(solve_simplex_qp(Q[b].double().numpy(), c[b].double().numpy()), dtype=w.dtype)
+        if _gap(Q[b:b + 1], c[b:b + 1], exact[None])[0] < gap[b]:
+            w[b] = exact
+    return w, _gap(Q, c, w)
 
 
 def _pivot(Q: torch.Tensor, c: torch.Tensor, w: torch.Tensor, free: torch.Tensor,
@@ -113,16 +139,24 @@ def min_norm_weights_batched(G: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     return solve_simplex_qp_batched(G, torch.zeros(G.shape[:2], dtype=G.dtype, device=G.device))
 
 
-def wc_weights_batched(G: torch.Tensor, r: torch.Tensor, phi: torch.Tensor, u: float | torch.Tensor,
+def wc_weights_batched(G: torch.Tensor, r: torch.Tensor, phi: torch.Tensor, u: float,
                        start: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Eq. 5 for B runs: λ = argmin_Δ ‖∇Φ(r ⊙ λ)‖² − u λᵀ(r ⊙ Φ), from G (B, S, S), r and Φ (B, S).
 
     Scaled as `pareto_app.qp.wc_weights` is, by max |G| and max r (same minimiser), so that finite
     inputs cannot overflow; the weights on ∇φ_s are r ⊙ λ (the caller's job)."""
-    u = torch.as_tensor(u, dtype=G.dtype, device=G.device)
-    g_scale = G.abs().amax(dim=(1, 2)).clamp_min(torch.finfo(G.dtype).tiny)
-    r_scale = r.abs().amax(dim=1).clamp_min(torch.finfo(G.dtype).tiny)
-    r_unit = r / r_scale[:, None]
-    Q = r_unit[:, :, None] * (G / g_scale[:, None, None]) * r_unit[:, None, :]
+    g_scale = G.abs().amax(dim=(1, 2))
+    r_scale = r.abs().amax(dim=1)
+    r_unit = r / torch.where(r_scale > 0, r_scale, 1.0)[:, None]
+    Q = r_unit[:, :, None] * (G / torch.where(g_scale > 0, g_scale, 1.0)[:, None, None]) * r_unit[:, None, :]
     c = (-u / (2.0 * g_scale * r_scale))[:, None] * (r_unit * phi)
-    return solve_simplex_qp_batched(Q, c, start=start)
+    # Where the quadratic term is below the float range of the linear one (a vanishing Gram matrix),
+    # drop it, as pareto_app.qp.wc_weights does.
+    overflow = ~torch.isfinite(c).all(dim=1)
+    Q = torch.where(overflow[:, None, None], 0.0, Q)
+    sign = 1.0 if u > 0 else (-1.0 if u < 0 else 0.0)
+    c = torch.where(overflow[:, None], -sign * (r_unit * phi), c)
+    c = torch.where(torch.isfinite(c), c, 0.0)
+    w, gap = solve_simplex_qp_batched(Q, c, start=start)
+    uniform = (r_scale == 0)[:, None]
+    return torch.where(uniform, 1.0 / r.shape[1], w), torch.where(uniform[:, 0], 0.0, gap)

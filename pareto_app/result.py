@@ -181,6 +181,8 @@ class Result:
             except UnicodeDecodeError:
                 raise ValueError(f"{source} is not a pareto-app result: not UTF-8 text; expected the JSON that "
                                  "Result.save or the app's download writes") from None
+            except RecursionError:
+                raise ValueError(f"{source} is not a pareto-app result: JSON nested too deeply to read") from None
             except json.JSONDecodeError as err:
                 raise ValueError(f"{source} is not a pareto-app result: not JSON ({err.msg} at line {err.lineno}, "
                                  f"column {err.colno}); expected the JSON that Result.save writes") from None
@@ -232,7 +234,11 @@ def _checked_payload(data: Any, source: str, with_history: bool = True) -> dict[
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in data[key]):
             raise ValueError(f"{source}: {key} must be a list of numbers; got {data[key]!r:.80}")
     for key in ("preference", "objectives"):
-        if not data[key] or not all(math.isfinite(v) for v in data[key]):
+        try:
+            finite = all(math.isfinite(v) for v in data[key])
+        except OverflowError:  # an integer beyond the float range
+            finite = False
+        if not data[key] or not finite:
             raise ValueError(f"{source}: {key} must be a non-empty list of finite numbers; got {data[key]!r:.80}")
     if len(data["preference"]) != len(data["objectives"]):
         raise ValueError(f"{source}: preference has {len(data['preference'])} entries for "

@@ -197,3 +197,22 @@ def test_the_cli_prints_one_error_line_and_exits_2(capsys, argv, says):
     err = capsys.readouterr().err
     lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip() and not line.startswith("[")]
     assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], err
+
+
+def test_numbers_beyond_the_float_range_are_named_not_overflow_errors(tmp_path):
+    import json
+
+    from pareto_app.exports import export_json
+
+    with pytest.raises(ValueError, match="is not a list of numbers"):
+        pa.solve(TOY, "wc-mhgd", [10**400, 1], steps=1)
+    with pytest.raises(ValueError, match="divergence_factor=1000"):
+        pa.solve(TOY, "wc-mhgd", steps=1, divergence_factor=10**400)
+    data = json.loads(export_json(pa.solve(TOY, "linear", steps=2)))
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(dict(data, preference=[10**400, 1])))
+    with pytest.raises(ValueError, match="preference must be a non-empty list of finite numbers"):
+        pa.Result.load(path)
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ValueError, match="nested too deeply"):
+        pa.Result.load(path)

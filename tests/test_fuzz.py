@@ -3,7 +3,7 @@ result, a diverged run, or a ValueError whose message names the argument that wa
 exception, never a traceback from the CLI.
 
 Each example perturbs one argument of an otherwise valid call, so the test knows which name the message
-must contain. `make test` runs a bounded number of examples; `make fuzz` (FUZZ_EXAMPLES=2000) many more.
+must contain. `make test` runs 25 examples per test (fixed, derandomised); `make fuzz` (FUZZ_EXAMPLES=2000) many more.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import pareto_app as pa
 from pareto_app.__main__ import main
 from pareto_app.exports import export_json
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize="FUZZ_EXAMPLES" not in os.environ,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 

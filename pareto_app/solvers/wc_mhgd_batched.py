@@ -59,10 +59,13 @@ class Output:
     weights: torch.Tensor  # (B, S), summing to 1 per run
     direction_norm: torch.Tensor  # (B,) ‖d‖²
     qp_gap: torch.Tensor  # (B,) the weighting QP's Frank-Wolfe certificate (0 for fixed weights)
+    finite_weighting: torch.Tensor  # (B,) False where the QP's input was non-finite: that run has diverged
 
 
-def config_of(solver: HypergradientDescent, options: dict[str, Any], lipschitz: float) -> Config:
-    given = options.get("beta") if lipschitz == 0.0 else None
+def config_of(solver: HypergradientDescent, options: dict[str, Any], lipschitz: float,
+              given_beta: float | None) -> Config:
+    """The resolved `options` of the sequential init; `given_beta` the user's β (None: estimated per run)."""
+    given = None if given_beta is None else float(given_beta)
     return Config(rule=solver.weighting_name, alpha=float(options["alpha"]), D=int(options["D"]), N=int(options["N"]),
                   neumann=options["hypergrad"] == "neumann", u=float(options.get("u", 0.0)), beta=given,
                   lipschitz=lipschitz)
@@ -96,6 +99,8 @@ def step(config: Config, state: State, R: torch.Tensor, oracles: BatchedOracles)
     # and its rows are ignored) must not break the others' QP.
     gram = (hyper @ hyper.transpose(1, 2)).double()
     finite = torch.isfinite(gram).all(dim=(1, 2)) & torch.isfinite(phi).all(dim=1)
+    if config.rule == "fixed":  # no QP: only the direction itself must stay finite
+        finite = torch.ones_like(finite)
     eye = torch.eye(gram.shape[1], dtype=gram.dtype, device=gram.device).expand_as(gram)
     gram = torch.where(finite[:, None, None], gram, eye)
     phi_qp = torch.where(finite[:, None], phi.double(), 0.0)
@@ -113,9 +118,12 @@ def step(config: Config, state: State, R: torch.Tensor, oracles: BatchedOracles)
     d = torch.einsum("bs,bsp->bp", w.to(hyper.dtype), hyper)
     beta = step_sizes(config, Rd).to(X.dtype)
     new = State(X=X - beta[:, None] * d, Y=Y, V=V, lam=lam)
+    # As `base.normalized`: weights summing to 1, uniform where the rule put none anywhere.
     weights = w.clamp_min(0.0)
-    weights = weights / weights.sum(dim=1, keepdim=True).clamp_min(torch.finfo(weights.dtype).tiny)
-    return new, Output(X=X, Y=Y, objectives=phi, weights=weights, direction_norm=(d * d).sum(dim=1), qp_gap=gap)
+    total = weights.sum(dim=1, keepdim=True)
+    weights = torch.where(total > 0, weights / torch.where(total > 0, total, 1.0), 1.0 / weights.shape[1])
+    return new, Output(X=X, Y=Y, objectives=phi, weights=weights, direction_norm=(d * d).sum(dim=1), qp_gap=gap,
+                       finite_weighting=finite)
 
 
 def _neumann(alpha: float, oracles: BatchedOracles, X: torch.Tensor, ys: list[torch.Tensor], GX: torch.Tensor,
