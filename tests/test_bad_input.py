@@ -17,6 +17,7 @@ TOY = pa.tasks.get("toy-quadratic")
     (lambda: pa.solve(TOY, "forum", steps=2, rho=None), "rho=None is not accepted"),
     (lambda: pa.solve(TOY, "moco", steps=2, beta=None), "beta=None is not accepted"),
     (lambda: pa.solve(TOY, "wc-mhgd", steps=2, u=True), "u=True must be a number, not a boolean"),
+    (lambda: pa.solve(TOY, "wc-mhgd", steps=2, hypergrad=np.array([1.0, 2.0])), "hypergrad=array.* is not accepted"),
     (lambda: pa.solve(TOY, "wc-mhgd", steps=2, u=10**400), "u=1000"),
     (lambda: pa.solve(TOY, "wc-mhgd", steps=2, seed=2**64), "seed=18446744073709551616; accepted: a whole number"),
     (lambda: pa.solve(TOY, "wc-mhgd", steps=2, metrics_every=-10**25), "metrics_every=-1000"),

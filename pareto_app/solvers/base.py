@@ -40,7 +40,8 @@ class Option:
             raise ValueError(f"{solver}: option {name}=None is not accepted; give a value, or leave the option out "
                              f"for its default {self.default!r}")
         if self.choices is not None:
-            if value not in self.choices:
+            # Only a plain value can be one of the choices (an array's `in` would compare element-wise).
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool) or value not in self.choices:
                 raise ValueError(f"{solver}: option {name}={value!r} is not accepted; choose one of {list(self.choices)}")
             return value
         if isinstance(value, (bool, np.bool_)):  # True would otherwise pass as the number 1.0

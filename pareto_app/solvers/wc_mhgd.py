@@ -144,11 +144,17 @@ class HypergradientDescent:
         o, opts, x = state.oracles, state.options, state.x
         alpha, D = opts["alpha"], opts["D"]
         r = preference if self.weighting_name != "min-norm" else np.full(preference.size, 1.0 / preference.size)
-        # Lines 3-6: D warm-started gradient steps on g(x_k, ·); Eq. 4 needs the trajectory.
-        ys = [state.y]
+        # Lines 3-6: D warm-started gradient steps on g(x_k, ·). Eq. 4 needs the trajectory; CG only its
+        # end, so its memory stays flat in D.
+        keep = isinstance(state.estimator, Neumann)
+        y = state.y
+        ys = [y]
         for _ in range(D):
-            ys.append(torch.add(ys[-1], o.lower_grad_y(x, ys[-1]), alpha=-alpha))
-        y = ys[-1]
+            y = torch.add(y, o.lower_grad_y(x, y), alpha=-alpha)
+            if keep:
+                ys.append(y)
+        if not keep:
+            ys = [y]
         # Lines 7-14: all S hypergradients, one batch.
         phi, gx, gy = o.upper(x, y)
         hyper, v = state.estimator(o, x, ys, gx, gy, state.v)

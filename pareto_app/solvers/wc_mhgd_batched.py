@@ -82,11 +82,14 @@ def step_sizes(config: Config, R: torch.Tensor) -> torch.Tensor:
 
 def step(config: Config, state: State, R: torch.Tensor, oracles: BatchedOracles) -> tuple[State, Output]:
     X = state.X
-    # Lines 3-6: D warm-started gradient steps on g(x_b, ·); Neumann needs the trajectory.
-    ys = [state.Y]
+    # Lines 3-6: D warm-started gradient steps on g(x_b, ·). Neumann needs the trajectory; CG only its
+    # end, so its memory stays flat in D.
+    Y = state.Y
+    ys = [Y]
     for _ in range(config.D):
-        ys.append(ys[-1] - config.alpha * oracles.lower_grad_y(X, ys[-1]))
-    Y = ys[-1]
+        Y = Y - config.alpha * oracles.lower_grad_y(X, Y)
+        if config.neumann:
+            ys.append(Y)
     # Lines 7-14: S hypergradients per run, one batch.
     phi, GX, GY = oracles.upper(X, Y)
     if config.neumann:
