@@ -53,6 +53,8 @@ def batched_results(problem: Problem, algo: HypergradientDescent, options: dict[
     failure: list[str] = [""] * B
     alive = np.ones(B, dtype=bool)
     start_values: np.ndarray | None = None
+    worst_gap = np.zeros(B)
+    init_counts = init_oracles.counts.as_dict()
     started = time.perf_counter()
     for k in range(steps):
         record = k % metrics_every == 0 or k == steps - 1
@@ -71,9 +73,12 @@ def batched_results(problem: Problem, algo: HypergradientDescent, options: dict[
                                                          metrics["kkt_residual"]))
         finite_points = (torch.isfinite(out.X).all(dim=1) & torch.isfinite(out.Y).all(dim=1)).cpu().numpy()
         finite_weighting = out.finite_weighting.cpu().numpy()
+        # The QP's certificate, read with the rest: on the CPU an uncertified instance was already solved
+        # exactly; on a GPU the run's worst gap is reported with its result.
+        worst_gap = np.maximum(worst_gap, out.qp_gap.double().cpu().numpy())
         if start_values is None:
             start_values = np.abs(f)
-        counts = {name: init_oracles.counts.as_dict()[name] + value for name, value in oracles.counts.as_dict().items()}
+        counts = {name: init_counts[name] + value for name, value in oracles.counts.as_dict().items()}
         elapsed = time.perf_counter() - started
         for b in np.flatnonzero(alive):
             bad = divergence_reason(f[b], bool(finite_points[b]), start_values[b], divergence_factor)
@@ -116,5 +121,6 @@ def batched_results(problem: Problem, algo: HypergradientDescent, options: dict[
             seed=seed, steps=steps, device=str(device), history=pd.DataFrame(rows[b]), x=it.x, y=it.y,
             status=status, message=failure[b],
             metadata={"oracle_calls": it.oracle_calls, "elapsed": it.elapsed, "batched": B,
+                      "qp_gap_max": float(worst_gap[b]),
                       "vmap": not oracles.looped}))
     return results

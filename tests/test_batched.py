@@ -132,6 +132,7 @@ def test_each_row_of_a_batched_sweep_ends_where_its_sequential_run_ends(solver, 
     batched = pa.sweep(problem, solver, preferences, steps=40, device="cpu", **options)
     sequential = pa.sweep(problem, solver, preferences, steps=40, device="cpu", batched=False, **options)
     assert all(r.metadata.get("batched") == 4 for r in batched.results)
+    assert all(r.metadata["qp_gap_max"] <= 1e-9 for r in batched.results)  # every step's weights certified
     _assert_same_runs(batched, sequential)
 
 
