@@ -10,11 +10,14 @@ PORT ?= 8501
 
 install: $(STAMP)
 
-# Reinstalls only when requirements.txt changes, so `make install` is idempotent and quick.
-$(STAMP): requirements.txt
+# Reinstalls only when requirements.txt or pyproject.toml change, so `make install` is idempotent and quick.
+# pareto_app itself is installed editable (with Ray, the optional backend of sweeps): `import pareto_app`
+# works from any folder, and `pareto-app` is the command line.
+$(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -e ".[ray]"
 	touch $(STAMP)
 
 run: install

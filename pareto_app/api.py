@@ -29,6 +29,7 @@ from .termination import divergence_reason
 # stops there and keeps the iterate before. 1e8 kept iterates a million times the start (issue 10);
 # a healthy run's objectives stay within a few times their start, so 1e3 still leaves room.
 DIVERGENCE_FACTOR = 1e3
+BACKENDS = ("local", "ray")  # where pa.sweep runs its chunks: this process, or Ray tasks
 
 
 class Diverged(RuntimeError):
@@ -315,12 +316,15 @@ class Sweep:
 def sweep(problem: Problem, solver: str = "wc-mhgd", preferences: np.ndarray | Sequence[Sequence[float]] = (), *,
           steps: int = 500, seed: int = 0, device: str = "auto", metrics_every: int = 10,
           divergence_factor: float = DIVERGENCE_FACTOR, batched: bool | None = None, batch_size: int = 64,
+          backend: str = "local", address: str | None = None,
           progress: Callable[[int, int], None] | None = None, **options: Any) -> Sweep:
     """One run per row of `preferences` (B×S), each equal to its `pa.solve` with the same seed.
 
     `batched` (default: wherever the solver has a batched step, `batched_sweep.BATCHED`) runs up to
     `batch_size` preferences as one batched run on the device; otherwise one run after another.
-    `progress(done, total)` counts runs, or steps of all chunks when batched."""
+    `backend="ray"` runs the same chunks as Ray tasks (`address`: a cluster's "host:port", or None
+    for a local Ray instance; `pareto_app.ray_sweep`), and gathers the same Sweep.
+    `progress(done, total)` counts runs, or steps of all chunks when batched (runs on Ray)."""
     steps, seed = whole_number("steps", steps, 1), whole_number("seed", seed, 0)
     metrics_every = whole_number("metrics_every", metrics_every, 1)
     batch_size = whole_number("batch_size", batch_size, 1, "preferences per batched run")
@@ -342,15 +346,23 @@ def sweep(problem: Problem, solver: str = "wc-mhgd", preferences: np.ndarray | S
     elif batched and solver not in BATCHED:
         raise ValueError(f"batched=True: solver {solver!r} has no batched step yet; batched solvers: "
                          f"{', '.join(BATCHED)} (batched=False runs one preference after another)")
-    if not batched:
-        results = []
-        for i, r in enumerate(P):
-            results.append(solve(problem, solver, r, steps=steps, seed=seed, device=device, metrics_every=metrics_every,
-                                 divergence_factor=divergence_factor, **options))
-            if progress is not None:
-                progress(i + 1, len(P))
+    if backend not in BACKENDS:
+        raise ValueError(f"backend={backend!r:.40}; accepted: {', '.join(map(repr, BACKENDS))}")
+    if address is not None and backend != "ray":
+        raise ValueError(f"address={address!r:.60} is for backend='ray' (a Ray cluster's host:port); "
+                         f"backend={backend!r} runs on this machine")
+    run_args = dict(steps=steps, seed=seed, device=device, metrics_every=metrics_every,
+                    divergence_factor=divergence_factor, **options)
+    if backend == "ray":
+        from .ray_sweep import ray_sweep
+
+        prepare(problem, solver, P[0], device, options)  # bad options are named here, not in a Ray task
+        results = ray_sweep(problem, solver, P, chunk_size=batch_size if batched else 1, address=address,
+                            progress=progress, run_args=dict(batched=batched, **run_args))
         return Sweep(results=results, preferences=P)
-    run = prepare(problem, solver, P[0], device, options)
+    if not batched:
+        return Sweep(results=sweep_chunk(problem, solver, P, batched=False, progress=progress, **run_args),
+                     preferences=P)
     chunks = [P[i:i + batch_size] for i in range(0, len(P), batch_size)]
     results = []
     for c, chunk in enumerate(chunks):
@@ -358,15 +370,33 @@ def sweep(problem: Problem, solver: str = "wc-mhgd", preferences: np.ndarray | S
             if progress is not None:
                 progress(c * total + done, len(chunks) * total)
 
-        if len(chunk) == 1:  # one run: the sequential engine is the same run without the batch's overhead
-            results.append(solve(problem, solver, chunk[0], steps=steps, seed=seed, device=device,
-                                 metrics_every=metrics_every, divergence_factor=divergence_factor,
-                                 progress=lambda it, total: chunk_progress(it.step + 1, total), **options))
-            continue
-        results += batched_results(run.problem, run.solver, run.options, chunk, steps=steps, seed=seed,
-                                   metrics_every=metrics_every, divergence_factor=divergence_factor,
-                                   progress=chunk_progress)
+        results += sweep_chunk(problem, solver, chunk, batched=True, progress=chunk_progress, **run_args)
     return Sweep(results=results, preferences=P)
+
+
+def sweep_chunk(problem: Problem, solver: str, rows: np.ndarray, *, batched: bool, steps: int, seed: int, device: str,
+                metrics_every: int, divergence_factor: float, progress: Callable[[int, int], None] | None = None,
+                **options: Any) -> list[Result]:
+    """The runs of `rows` (preferences normalised already): one batched run, or one `solve` per row.
+
+    What every chunk of `sweep` runs, here or in a Ray task. A chunk of one row is the sequential
+    run: the same run without the batch's overhead. `progress(done, total)` counts steps when
+    batched (or one row), else runs."""
+    common = dict(steps=steps, seed=seed, device=device, metrics_every=metrics_every,
+                  divergence_factor=divergence_factor, **options)
+    if batched and len(rows) == 1:
+        return [solve(problem, solver, rows[0], **common,
+                      progress=None if progress is None else lambda it, total: progress(it.step + 1, total))]
+    if not batched:
+        results = []
+        for i, r in enumerate(rows):
+            results.append(solve(problem, solver, r, **common))
+            if progress is not None:
+                progress(i + 1, len(rows))
+        return results
+    run = prepare(problem, solver, rows[0], device, options)
+    return batched_results(run.problem, run.solver, run.options, rows, steps=steps, seed=seed,
+                           metrics_every=metrics_every, divergence_factor=divergence_factor, progress=progress)
 
 
 def _preference_row(i: int, row: Any, S: int) -> np.ndarray:

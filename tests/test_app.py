@@ -174,6 +174,44 @@ def test_a_data_task_shows_held_out_metrics_of_the_chosen_point():
     assert 0.0 <= data["held_out"]["acc_1"] <= 1.0
 
 
+def test_a_data_set_uploaded_in_the_sidebar_is_what_the_run_trains_on(tmp_path, monkeypatch):
+    import io
+
+    import numpy as np
+
+    monkeypatch.setenv("PARETO_APP_DATA", str(tmp_path / "uploads"))
+    at = _app()
+    at.selectbox(key="setup_task").set_value("hyper-cleaning")
+    at.run()
+    # A bad file is named in the page, not a stack trace.
+    at.get("file_uploader")[0].set_value(("mine.npz", b"not a zip", "application/octet-stream"))
+    at.run()
+    assert not at.exception, at.exception
+    assert any("not a readable .npz" in e.value for e in at.error)
+    rng = np.random.default_rng(0)
+    y = np.arange(400) % 3
+    buffer = io.BytesIO()
+    np.savez(buffer, X=rng.standard_normal((400, 9)) + 2 * y[:, None], y=y)
+    at.get("file_uploader")[0].set_value(("mine.npz", buffer.getvalue(), "application/octet-stream"))
+    at.number_input(key="setup_task_hyper-cleaning_S").set_value(2)
+    at.number_input(key="setup_task_hyper-cleaning_train_per_set").set_value(60)
+    at.number_input(key="setup_task_hyper-cleaning_val_per_set").set_value(30)
+    at.number_input(key="setup_task_hyper-cleaning_test_size").set_value(30)
+    at.number_input(key="setup_steps").set_value(3)
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert any(c.value.startswith("data: mine.npz") for c in at.caption)
+    at.button(key="explore_start").click()
+    at.run()
+    state = _wait(at.session_state["explore_run"])
+    assert state["status"] == "finished", state
+    spec = pa.store.RunStore().spec(at.session_state["explore_run"])
+    saved = spec["task_params"]["data"]
+    assert saved.startswith(str(tmp_path / "uploads")) and saved.endswith(".npz")
+    assert np.array_equal(np.load(saved)["y"], y)  # the worker read the uploaded file
+
+
 def test_an_archive_that_cannot_be_opened_is_named_and_the_app_runs_on_a_temporary_one(tmp_path, monkeypatch):
     broken = tmp_path / "not-a-db.db"
     broken.write_bytes(b"this is not a sqlite database, not at all" * 100)

@@ -58,7 +58,7 @@ def test_sizes_names_and_start(default):
     ({"l2": 0.0}, "out of range"),
     ({"model": "cnn"}, "not accepted"),
     ({"train_per_set": 50.5}, "whole number"),
-    ({"train_per_set": 300}, "only 1797"),
+    ({"train_per_set": 300}, "digits has 1797"),
     ({"colour": 1}, "unknown parameter"),
 ])
 def test_bad_parameters_raise_value_error(params, needle):

@@ -14,6 +14,7 @@ from pareto_app.api import DIVERGENCE_FACTOR
 from pareto_app.problem import Problem, resolve_device
 from pareto_app.runspec import DEFAULT_IDLE_LIMIT_S
 from pareto_app.solvers import check_options
+from pareto_app.tasks.dataset import MAX_FILE_BYTES, save_upload
 
 MIN_IDLE_LIMIT_S = 10.0
 
@@ -51,6 +52,26 @@ def _problem(task: str, params: dict[str, Any], device: str) -> Problem:
     return cache[key]
 
 
+def _data_upload(task: str, errors: list[str]) -> str:
+    """The sidebar's upload box of a data task: the saved file's path, or "" for the bundled digits."""
+    upload = st.file_uploader(
+        f"Your data set (.npz or .csv, up to {MAX_FILE_BYTES // 2**20} MB)", type=["npz", "csv"],
+        key=f"setup_task_{task}_upload",
+        help=".npz: arrays X (n × d numbers) and y (n integer labels; for multitask-weighting one column per task). "
+             ".csv: a header row, the label column named by the `label` parameter, every other column a feature. "
+             "Empty: scikit-learn's 1,797 digits.")
+    if upload is None:
+        st.caption("data: scikit-learn's digits (8×8 images, 10 classes)")
+        return ""
+    try:
+        path = save_upload(upload.name, upload.getvalue())
+    except (ValueError, OSError) as err:
+        errors.append(str(err))
+        return ""
+    st.caption(f"data: {upload.name} ({upload.size / 2**20:.1f} MB)")
+    return str(path)
+
+
 def _parse_option(text: str) -> Any:
     text = text.strip()
     if text in ("", "auto"):
@@ -71,10 +92,16 @@ def render_sidebar() -> Setup:
         spec = pa.tasks.spec(task)
         st.caption(spec.summary)
         params: dict[str, Any] = {}
+        if "data" in spec.params:
+            params["data"] = _data_upload(task, errors)
         with st.expander("Task parameters", expanded=False):
             for name, p in spec.params.items():
                 key = f"setup_task_{task}_{name}"
-                if p.choices is not None:
+                if name == "data":
+                    continue
+                if isinstance(p.default, str) and p.choices is None:
+                    params[name] = st.text_input(name, value=p.default, key=key, help=p.help)
+                elif p.choices is not None:
                     params[name] = st.selectbox(name, list(p.choices), index=list(p.choices).index(p.default), key=key,
                                                 help=p.help)
                 elif isinstance(p.default, bool):

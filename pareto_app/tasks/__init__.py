@@ -10,7 +10,7 @@ import pkgutil
 from .registry import DEFAULT_TASK, Param, Task, get, names, register, spec
 
 for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
-    if _module not in ("registry", "quadratic_common") and not _module.startswith("_"):
+    if _module not in ("registry", "quadratic_common", "dataset") and not _module.startswith("_"):
         importlib.import_module(f"{__name__}.{_module}")
 
 __all__ = ["DEFAULT_TASK", "Param", "Task", "get", "names", "register", "spec"]

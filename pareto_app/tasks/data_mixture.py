@@ -42,6 +42,11 @@ shifted attribute at the clean ones' expense. The mislabelled source (default: l
 independent of the images) helps no attribute, so equal weights (x = 0, the start) are
 dominated: every attribute improves as its weight shrinks.
 
+Your own data: `data` is a `.npz`/`.csv` file (`pareto_app.tasks.dataset.load`). Sources 1 and 2
+then take the lower and upper half of its classes, "shifted" moves an image one pixel right
+(features that are not a square image one place along), and the masked features are those
+above their minimum in fewer than 5% of the samples.
+
 y0 is the minimum-norm least-squares solution for equal weights, so the start is feasible
 (h(x0, y0) = 0); `mixture_solution` gives y*(x) for any x. `wc-penalty` moves x and y jointly
 and trades feasibility against the objectives through its penalties: its iterates lie only
@@ -55,32 +60,39 @@ import numpy as np
 import torch
 
 from ..problem import Problem
-from ._digits import Split, _raw, corrupt_labels, digits_splits
+from .dataset import Dataset, Split, corrupt_labels, dataset
 from .registry import Param, Task, register
-
-CLASSES = 10
-SIDE = 8
-PIXELS = SIDE * SIDE
-FEATURES = PIXELS + 1
-TOTAL_DIGITS = 1797
 
 SOURCES = ("digits 0-4", "digits 5-9", "shifted", "mislabelled", "noisy pixels")
 ATTRIBUTES = ("digits 0-4", "digits 5-9", "shifted", "noisy pixels")
 RARE = 0.05  # pixels inked in fewer than this fraction of all digits are masked
 
 
-def _alive() -> np.ndarray:
-    """The pixels inked in at least 5% of the 1797 digits (50 of 64)."""
-    features, _ = _raw()
-    return (features > 0).mean(axis=0) >= RARE
+def _names(source: Dataset) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The sources' and attributes' names: the digits' own, or by class halves for other data."""
+    if source.is_digits:
+        return SOURCES, ATTRIBUTES
+    half, k = source.classes[0] // 2, source.classes[0]
+    low, high = f"classes 0-{half - 1}", f"classes {half}-{k - 1}"
+    noisy = "noisy pixels" if source.side else "noisy features"
+    return (low, high, "shifted", "mislabelled", noisy), (low, high, "shifted", noisy)
 
 
-def _shift_right(a: np.ndarray) -> np.ndarray:
-    """Every image moved one pixel to the right (the left column becomes blank)."""
-    img = a.reshape(-1, SIDE, SIDE)
+def _alive(source: Dataset) -> np.ndarray:
+    """The features above their minimum in at least 5% of the samples (for the digits: inked pixels, 50 of 64)."""
+    return (source.features > 0).mean(axis=0) >= RARE
+
+
+def _shift(a: np.ndarray, side: int | None) -> np.ndarray:
+    """Every image moved one pixel to the right (the left column blank); other features one place along."""
+    if side is None:
+        out = np.zeros_like(a)
+        out[:, 1:] = a[:, :-1]
+        return out
+    img = a.reshape(-1, side, side)
     out = np.zeros_like(img)
     out[:, :, 1:] = img[:, :, :-1]
-    return out.reshape(-1, PIXELS)
+    return out.reshape(-1, side * side)
 
 
 def weighted_lstsq(features: np.ndarray, targets: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -100,15 +112,22 @@ def mixture_solution(problem: Problem, x: torch.Tensor) -> torch.Tensor:
 
 
 def build(*, device: torch.device, dtype: torch.dtype, N: int, M: int, source_size: int, val_size: int,
-          test_size: int, pixel_noise: float, label_noise: float, relative: bool, seed: int) -> Problem:
-    pool = TOTAL_DIGITS - val_size - test_size
+          test_size: int, pixel_noise: float, label_noise: float, relative: bool, seed: int, data: str,
+          label: str) -> Problem:
+    origin = dataset(data, label)
+    total = len(origin)
+    pool = total - val_size - test_size
     if N * source_size > pool:
         raise ValueError(
-            f"data-mixture: N={N} sources of source_size={source_size} images, val_size={val_size} and "
-            f"test_size={test_size} need {N * source_size + val_size + test_size} digits; only {TOTAL_DIGITS} exist: "
-            f"accepted is N·source_size + val_size + test_size ≤ {TOTAL_DIGITS}")
-    val, test, rest = digits_splits((val_size, test_size, pool), seed, torch.float64, torch.device("cpu"))
-    alive = _alive()
+            f"data-mixture: N={N} sources of source_size={source_size} samples, val_size={val_size} and "
+            f"test_size={test_size} need {N * source_size + val_size + test_size}; {origin.name} has {total}: "
+            f"accepted is N·source_size + val_size + test_size ≤ {total}")
+    classes, side = origin.classes[0], origin.side
+    features = origin.dim + 1  # and a constant 1 (the bias)
+    source_names, attribute_names = _names(origin)
+    half = classes // 2
+    val, test, rest = origin.splits((val_size, test_size, pool), seed, torch.float64, torch.device("cpu"))
+    alive = _alive(origin)
     rng = np.random.default_rng(seed + 104729)
 
     def noisy(a: np.ndarray) -> np.ndarray:
@@ -120,20 +139,20 @@ def build(*, device: torch.device, dtype: torch.dtype, N: int, M: int, source_si
     free = np.ones(pool, dtype=bool)
     order = rng.permutation(pool)
     sources_a, sources_b = [], []
-    for name in SOURCES[:N]:
-        wanted = {"digits 0-4": pool_b < 5, "digits 5-9": pool_b >= 5}.get(name, np.ones(pool, dtype=bool))
+    for kind, name in zip(SOURCES[:N], source_names):
+        wanted = {"digits 0-4": pool_b < half, "digits 5-9": pool_b >= half}.get(kind, np.ones(pool, dtype=bool))
         pick = [i for i in order if free[i] and wanted[i]][:source_size]
         if len(pick) < source_size:
             raise ValueError(f"data-mixture: source {name!r} needs source_size={source_size} images; only {len(pick)} "
                              f"of its kind are left of the {pool} outside validation and test: lower source_size")
         free[pick] = False
         a, b = pool_a[pick], pool_b[pick]
-        if name == "noisy pixels":
+        if kind == "noisy pixels":
             a = noisy(a)
-        elif name == "mislabelled":
-            b = corrupt_labels(torch.as_tensor(b), label_noise, seed=seed + 7)[0].numpy()
-        elif name == "shifted":
-            a = _shift_right(a)
+        elif kind == "mislabelled":
+            b = corrupt_labels(torch.as_tensor(b), label_noise, seed=seed + 7, classes=classes)[0].numpy()
+        elif kind == "shifted":
+            a = _shift(a, side)
         sources_a.append(a)
         sources_b.append(b)
     train_a = np.concatenate(sources_a) * alive
@@ -152,21 +171,21 @@ def build(*, device: torch.device, dtype: torch.dtype, N: int, M: int, source_si
     def design(a: np.ndarray) -> np.ndarray:
         return np.concatenate([(a * alive - centre) @ whiten, np.ones((len(a), 1))], axis=1)
 
-    eye = np.eye(CLASSES)
+    eye = np.eye(classes)
     A, Y = design(train_a), eye[train_b]
     source_of_sample = np.repeat(np.arange(N), source_size)
 
     def attribute_sets(split: Split) -> list[tuple[np.ndarray, np.ndarray]]:
         a, b = split.features.numpy(), split.labels.numpy()
-        sets = {"digits 0-4": (a[b < 5], b[b < 5]), "digits 5-9": (a[b >= 5], b[b >= 5]),
-                "shifted": (_shift_right(a), b), "noisy pixels": (noisy(a), b)}
+        sets = {"digits 0-4": (a[b < half], b[b < half]), "digits 5-9": (a[b >= half], b[b >= half]),
+                "shifted": (_shift(a, side), b), "noisy pixels": (noisy(a), b)}
         return [(design(sets[k][0]), sets[k][1]) for k in ATTRIBUTES[:M]]
 
     val_sets, test_sets = attribute_sets(val), attribute_sets(test)
     y_start = weighted_lstsq(A, Y, np.full(len(A), 1.0 / (N * source_size)))
 
     def val_loss(a: np.ndarray, b: np.ndarray, y: np.ndarray) -> float:
-        residual = a @ y.reshape(CLASSES, FEATURES).T - eye[b]
+        residual = a @ y.reshape(classes, features).T - eye[b]
         return 0.5 * float((residual * residual).sum()) / len(a)
 
     baseline = [val_loss(a, b, y_start) for a, b in val_sets]
@@ -180,7 +199,7 @@ def build(*, device: torch.device, dtype: torch.dtype, N: int, M: int, source_si
     T = [(tensor(a), torch.as_tensor(b, device=device)) for a, b in test_sets]
 
     def model(y: torch.Tensor) -> torch.Tensor:
-        return y.reshape(CLASSES, FEATURES)
+        return y.reshape(classes, features)
 
     def lower(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         alpha = torch.softmax(x, dim=0)
@@ -204,7 +223,7 @@ def build(*, device: torch.device, dtype: torch.dtype, N: int, M: int, source_si
             W = model(y.to(device=device, dtype=dtype))
             for k in range(M):
                 a, b = T[k]
-                out[f"test acc: {ATTRIBUTES[k]}"] = float((a @ W.T).argmax(dim=1).eq(b).double().mean())
+                out[f"test acc: {attribute_names[k]}"] = float((a @ W.T).argmax(dim=1).eq(b).double().mean())
         out["test acc: mean"] = float(np.mean(list(out.values())))
         return out
 
@@ -215,12 +234,12 @@ def build(*, device: torch.device, dtype: torch.dtype, N: int, M: int, source_si
         x0=torch.zeros(N, dtype=dtype, device=device),
         y0=tensor(y_start),
         strongly_convex=False,
-        objective_names=[f"val loss: {name}{suffix}" for name in ATTRIBUTES[:M]],
+        objective_names=[f"val loss: {name}{suffix}" for name in attribute_names[:M]],
         # ½‖0 − e_b‖² = 0.5 per image: the loss of the model that predicts nothing.
         reference_point=[0.5 * u for u in units],
         evaluate=evaluate,
-        data={"sources": list(SOURCES[:N]), "attributes": list(ATTRIBUTES[:M]), "train_features": A,
-              "train_targets": Y, "source_of_sample": source_of_sample, "source_size": source_size,
+        data={"sources": list(source_names[:N]), "attributes": list(attribute_names[:M]), "dataset": origin.name,
+              "train_features": A, "train_targets": Y, "source_of_sample": source_of_sample, "source_size": source_size,
               "alive_pixels": alive, "baseline": baseline, "y_start": y_start},
     )
 
@@ -235,14 +254,17 @@ TASK = register(Task(
                    low=2, high=5),
         "M": Param(3, "number of attributes (objectives): digits 0-4, digits 5-9, shifted, noisy pixels",
                    low=2, high=4),
-        "source_size": Param(200, "training images per source", low=10, high=400),
-        "val_size": Param(300, "validation images (the attributes' losses)", low=20, high=600),
-        "test_size": Param(400, "held-out test images (evaluate)", low=20, high=600),
+        "source_size": Param(200, "training images per source", low=10, high=1_000_000),
+        "val_size": Param(300, "validation images (the attributes' losses)", low=20, high=1_000_000),
+        "test_size": Param(400, "held-out test images (evaluate)", low=20, high=1_000_000),
         "pixel_noise": Param(0.3, "pixel noise σ of the noisy source and attribute (pixels in [0, 1])",
                              low=0.0, high=2.0),
         "label_noise": Param(0.9, "fraction of the mislabelled source's labels replaced by other classes "
                              "(0.9: labels independent of the images)", low=0.0, high=0.9),
         "relative": Param(True, "objectives relative to their value at equal weights (the start)"),
         "seed": Param(0, "seed of the splits, the sources and the corruptions", low=0, high=2**31 - 1),
+        "data": Param("", "your data set: a .npz (X, y) or .csv file; empty for the digits (sources 1-2 then "
+                      "split its classes in halves)"),
+        "label": Param("label", "the label column of a .csv data file"),
     },
 ))

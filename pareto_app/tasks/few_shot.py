@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..problem import Problem
-from ._digits import digits_splits
+from .dataset import digits as digit_images
 from .registry import Param, Task, register
 
 WAYS = 5
@@ -43,7 +43,7 @@ SMALLEST_CLASS = 174  # images of the rarest digit (8) in scikit-learn's set
 def _episodes(S: int, query: int, seed: int, dtype: torch.dtype,
               device: torch.device) -> tuple[np.ndarray, tuple[torch.Tensor, ...]]:
     """Each task's 5 digits [S, 5], and its support, query and held-out images and labels, stacked over tasks."""
-    digits = digits_splits((TOTAL_DIGITS,), seed, dtype, device)[0]
+    digits = digit_images().splits((TOTAL_DIGITS,), seed, dtype, device)[0]
     features = digits.features - digits.features.mean(dim=0)
     labels = digits.labels.cpu().numpy()
     rng = np.random.default_rng(seed)

@@ -18,6 +18,11 @@ positively weighted sum of convex losses plus (l2/2)‖y‖², so it is l2-stron
 every x. `model="mlp"` (64 → hidden → 10, tanh) makes g(x, ·) non-convex: declared not
 strongly convex (use a penalty solver such as `wc-penalty`).
 
+Your own data: `data` is a `.npz`/`.csv` file (`pareto_app.tasks.dataset.load`); K classes of
+its (first) label column, d features. Features that form a square image (d = side²) get the
+square's symmetries as domains, others a fixed random feature permutation per set; `depth`
+hidden layers of `hidden` units make the MLP large enough for a GPU to matter.
+
 Stochastic form: a lower batch is a uniform draw of training indices of the union (without
 replacement), g ≈ S · mean_batch σ(x_i) CE_i + (l2/2)‖y‖², unbiased because every set has n
 samples; an upper batch for objective s is a uniform draw of indices of validation set s.
@@ -33,80 +38,60 @@ import torch
 import torch.nn.functional as F
 
 from ..problem import Minibatches, Problem
-from ._digits import corrupt_labels, digits_splits
+from .dataset import corrupt_labels, dataset, domains
 from .registry import Param, Task, register
 
-CLASSES = 10
-SIDE = 8
-PIXELS = SIDE * SIDE
-TOTAL_DIGITS = 1797  # scikit-learn's digits
-
-
-def _domain_permutations() -> list[tuple[str, np.ndarray]]:
-    """The 8 symmetries of the square as pixel permutations, most dissimilar first.
-
-    The order puts the mirror images early: they disagree with the upright digit on most
-    pixels, so even S = 2 has a clear trade-off.
-    """
-    grid = np.arange(PIXELS).reshape(SIDE, SIDE)
-    maps = [
-        ("upright", grid),
-        ("mirrored", grid[:, ::-1]),
-        ("upside down", grid[::-1, :]),
-        ("rotated 180", grid[::-1, ::-1]),
-        ("transposed", grid.T),
-        ("rotated 90", np.rot90(grid, 1)),
-        ("rotated 270", np.rot90(grid, 3)),
-        ("anti-transposed", np.rot90(grid, 2).T),
-    ]
-    return [(name, m.reshape(-1).copy()) for name, m in maps]
-
-
-DOMAINS = _domain_permutations()
+MAX_SETS = 8  # the symmetries of the square: one domain each
 
 
 Logits = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def _model(kind: str, hidden: int) -> tuple[list[tuple[int, ...]], list[int], Logits]:
-    """(shapes of y's blocks, their sizes, logits(y, a)) for a model on 64 pixels."""
+def _model(kind: str, hidden: int, depth: int, features: int, classes: int
+           ) -> tuple[list[tuple[int, ...]], list[int], Logits]:
+    """(shapes of y's blocks, their sizes, logits(y, a)) for a model on `features` inputs."""
     if kind == "linear":
-        shapes = [(CLASSES, PIXELS), (CLASSES,)]
+        shapes = [(classes, features), (classes,)]
     else:
-        shapes = [(hidden, PIXELS), (hidden,), (CLASSES, hidden), (CLASSES,)]
+        widths = [features] + [hidden] * depth
+        shapes = [s for fan_in, fan_out in zip(widths, widths[1:]) for s in ((fan_out, fan_in), (fan_out,))]
+        shapes += [(classes, hidden), (classes,)]
     sizes = [math.prod(s) for s in shapes]
 
     def logits(y: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         blocks = [p.reshape(s) for p, s in zip(torch.split(y, sizes), shapes)]
-        if kind == "linear":
-            W, c = blocks
-            return a @ W.T + c
-        W1, c1, W2, c2 = blocks
-        # tanh, not ReLU: smooth, so ∇²_yy g exists everywhere for the HVP-based solvers.
-        return torch.tanh(a @ W1.T + c1) @ W2.T + c2
+        for W, c in zip(blocks[:-2:2], blocks[1:-2:2]):
+            # tanh, not ReLU: smooth, so ∇²_yy g exists everywhere for the HVP-based solvers.
+            a = torch.tanh(a @ W.T + c)
+        W, c = blocks[-2:]
+        return a @ W.T + c
 
     return shapes, sizes, logits
 
 
 def build(*, device: torch.device, dtype: torch.dtype, S: int, max_rate: float, train_per_set: int,
-          val_per_set: int, test_size: int, l2: float, model: str, hidden: int, seed: int) -> Problem:
+          val_per_set: int, test_size: int, l2: float, model: str, hidden: int, depth: int, seed: int, data: str,
+          label: str) -> Problem:
+    source = dataset(data, label)
     need = S * (train_per_set + val_per_set + test_size)
-    if need > TOTAL_DIGITS:
+    if need > len(source):
         raise ValueError(
             f"hyper-cleaning: S={S} sets of train_per_set={train_per_set} + val_per_set={val_per_set} + "
-            f"test_size={test_size} images need {need} digits; only {TOTAL_DIGITS} exist: accepted are "
-            f"S·(train_per_set + val_per_set + test_size) ≤ {TOTAL_DIGITS}")
+            f"test_size={test_size} samples need {need}; {source.name} has {len(source)}: accepted are "
+            f"S·(train_per_set + val_per_set + test_size) ≤ {len(source)}")
     n, m = train_per_set, val_per_set
+    classes, features = source.classes[0], source.dim
     rates = [max_rate * (s + 1) / S for s in range(S)]  # linspace(max_rate/S, max_rate, S)
     sizes_per_set = (n, m, test_size)
-    splits = digits_splits(sizes_per_set * S, seed, dtype, device)
+    splits = source.splits(sizes_per_set * S, seed, dtype, device)
+    domain_maps = domains(source, S, seed)
 
     train_a, train_b, corrupted, val_a, val_b, test_a, test_b = ([] for _ in range(7))
     for s in range(S):
-        perm = torch.as_tensor(DOMAINS[s][1], device=device)
+        perm = torch.as_tensor(domain_maps[s][1], device=device)
         tr, va, te = splits[3 * s:3 * s + 3]
         # A seed per set and per task seed: the corrupted indices differ between sets.
-        noisy, mask = corrupt_labels(tr.labels, rates[s], seed=seed * 16 + s + 1)
+        noisy, mask = corrupt_labels(tr.labels, rates[s], seed=seed * 16 + s + 1, classes=classes)
         # Centre each domain's pixels on that domain's training mean (a fixed shift, applied
         # to its validation and test images too): raw [0, 1] pixels share a large mean
         # direction that makes ∇²_yy g about ten times stiffer (L_g ≈ 3 against ≈ 0.3), and
@@ -120,8 +105,8 @@ def build(*, device: torch.device, dtype: torch.dtype, S: int, max_rate: float, 
         test_a.append(te.features[:, perm] - centre)
         test_b.append(te.labels)
     A, B, corrupted_mask = torch.cat(train_a), torch.cat(train_b), torch.cat(corrupted)  # the union, set-major
-    VA, VB = torch.stack(val_a), torch.stack(val_b)  # [S, m, 64], [S, m]
-    shapes, sizes, logits = _model(model, hidden)
+    VA, VB = torch.stack(val_a), torch.stack(val_b)  # [S, m, d], [S, m]
+    shapes, sizes, logits = _model(model, hidden, depth, features, classes)
     p, q = S * n, sum(sizes)
 
     def lower(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -168,7 +153,7 @@ def build(*, device: torch.device, dtype: torch.dtype, S: int, max_rate: float, 
                 pred = logits(y, test_a[s]).argmax(dim=1).cpu().numpy()
                 truth = test_b[s].cpu().numpy()
                 out[f"acc_{s + 1}"] = float((pred == truth).mean())
-                out[f"f1_{s + 1}"] = float(f1_score(truth, pred, average="macro", labels=np.arange(CLASSES),
+                out[f"f1_{s + 1}"] = float(f1_score(truth, pred, average="macro", labels=np.arange(classes),
                                                     zero_division=0))
             out["acc_mean"] = float(np.mean([out[f"acc_{s + 1}"] for s in range(S)]))
             out["f1_mean"] = float(np.mean([out[f"f1_{s + 1}"] for s in range(S)]))
@@ -185,23 +170,23 @@ def build(*, device: torch.device, dtype: torch.dtype, S: int, max_rate: float, 
     else:
         # A random start: at y = 0 every hidden unit is the same and the gradient of W1 vanishes.
         gen = torch.Generator().manual_seed(seed)
-        scales = [1.0 / math.sqrt(PIXELS), 0.0, 1.0 / math.sqrt(hidden), 0.0]
+        scales = [1.0 / math.sqrt(features), 0.0] + [1.0 / math.sqrt(hidden), 0.0] * depth
         y0 = torch.cat([torch.randn(k, generator=gen, dtype=torch.float64) * sc for k, sc in zip(sizes, scales)])
         y0 = y0.to(dtype)
-    domains = [DOMAINS[s][0] for s in range(S)]
+    domain_names = [domain_maps[s][0] for s in range(S)]
     return Problem(
         upper=[upper_s(s) for s in range(S)],
         lower=lower,
         x0=torch.zeros(p, dtype=dtype, device=device),
         y0=y0.to(device),
         strongly_convex=model == "linear",
-        objective_names=[f"val loss {domains[s]} (rate {rates[s]:.2g})" for s in range(S)],
+        objective_names=[f"val loss {domain_names[s]} (rate {rates[s]:.2g})" for s in range(S)],
         minibatches=Minibatches(upper=[upper_batch_s(s) for s in range(S)], lower=lower_batch,
                                 sample_upper=sample_upper, sample_lower=sample_lower),
-        # CE of the uniform predictor is ln 10; a margin keeps the start inside the box.
-        reference_point=[1.1 * math.log(CLASSES)] * S,
+        # CE of the uniform predictor is ln K; a margin keeps the start inside the box.
+        reference_point=[1.1 * math.log(classes)] * S,
         evaluate=evaluate,
-        data={"rates": rates, "domains": domains, "corrupted": corrupted_mask.cpu().numpy(),
+        data={"rates": rates, "domains": domain_names, "dataset": source.name, "corrupted": corrupted_mask.cpu().numpy(),
               "set_of_sample": np.repeat(np.arange(S), n), "shapes": shapes},
     )
 
@@ -212,15 +197,18 @@ TASK = register(Task(
             "model y; objectives: each set's clean validation loss.",
     build=build,
     params={
-        "S": Param(5, "number of corrupted training sets (objectives), each in its own domain", low=2, high=8),
+        "S": Param(5, "number of corrupted training sets (objectives), each in its own domain", low=2, high=MAX_SETS),
         "max_rate": Param(0.5, "largest corruption rate; set s has rate max_rate·s/S", low=0.0, high=0.9),
-        "train_per_set": Param(100, "training images per set (one weight each)", low=10, high=800),
-        "val_per_set": Param(50, "clean validation images per set (the objectives)", low=10, high=800),
-        "test_size": Param(150, "clean held-out test images per set (evaluate)", low=10, high=800),
+        "train_per_set": Param(100, "training samples per set (one weight each)", low=10, high=1_000_000),
+        "val_per_set": Param(50, "clean validation samples per set (the objectives)", low=10, high=1_000_000),
+        "test_size": Param(150, "clean held-out test samples per set (evaluate)", low=10, high=1_000_000),
         "l2": Param(0.01, "ridge weight of the model in the lower level", low=1e-6, high=100.0),
         "model": Param("linear", "linear (strongly convex lower level) or mlp (non-convex)",
                        choices=("linear", "mlp")),
-        "hidden": Param(32, "hidden units of the mlp model", low=2, high=512),
+        "hidden": Param(32, "hidden units per layer of the mlp model", low=2, high=4096),
+        "depth": Param(1, "hidden layers of the mlp model", low=1, high=4),
         "seed": Param(0, "seed of the splits, the corruption and the mlp start", low=0, high=2**31 - 1),
+        "data": Param("", "your data set: a .npz (X, y) or .csv file; empty for scikit-learn's digits"),
+        "label": Param("label", "the label column of a .csv data file"),
     },
 ))

@@ -39,6 +39,12 @@ that makes ∇²_yy g stiffer, and κ sets the inner steps of the hypergradient 
 y*(x0), solved at build time by L-BFGS, so a run starts on the lower level's solution and
 what it gains comes from x.
 
+Your own data: `data` is a `.npz` whose `y` has one label column per task (or a `.csv` whose
+`label` names them, comma-separated); the first column is the main task, Z's classes. C_t
+then maps each main class to the task-t class most of its samples carry (for the digits'
+derived tasks that is exactly the map above; an auxiliary class no main class maps to is
+read by its head W_t alone).
+
 Stochastic form: a lower batch holds, for each task t, a uniform draw (with replacement) of
 training images from I_t; task t's term is its mean CE over its own draw, unbiased for
 L_t^train. An upper batch for objective t is a uniform draw of validation images.
@@ -54,14 +60,10 @@ import torch
 import torch.nn.functional as F
 
 from ..problem import Minibatches, Problem
-from ._digits import digits_splits
+from .dataset import Dataset, dataset, digits
 from .registry import Param, Task, register
 
-CLASSES = 10
-FEATURES = 65  # 64 centred pixels and a constant 1 (the bias)
-TOTAL_DIGITS = 1797
-
-# (name, label of each digit 0..9): the tasks, in the order S picks them.
+# (name, label of each digit 0..9): the digits' tasks, in the order S picks them.
 TASKS: tuple[tuple[str, tuple[int, ...]], ...] = (
     ("digit", tuple(range(10))),
     ("parity", tuple(d % 2 for d in range(10))),
@@ -70,16 +72,28 @@ TASKS: tuple[tuple[str, tuple[int, ...]], ...] = (
 )
 
 
-def _aggregation(labels: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-    """C_t: row k averages the digit scores of the digits whose task label is k.
+def _digit_tasks() -> Dataset:
+    """The digits with one label column per task of TASKS."""
+    source = digits()
+    maps = np.array([labels for _, labels in TASKS])  # [T, 10]
+    labels = maps[:, source.labels[:, 0]].T  # [n, T]
+    return Dataset(source.name, source.features, labels, tuple(name for name, _ in TASKS),
+                   tuple(int(m.max()) + 1 for m in maps))
+
+
+def _aggregation(main: np.ndarray, labels: np.ndarray, main_classes: int, classes: int, dtype: torch.dtype
+                 ) -> torch.Tensor:
+    """C_t: row k averages the main-task scores of the main classes whose samples mostly carry label k.
 
     An average, not a sum, so ‖C_t‖ ≤ 1 and Z's curvature (hence κ) does not grow with
-    the number of digits per class.
+    the number of main classes per class.
     """
-    k = max(labels) + 1
-    C = torch.zeros(k, CLASSES, dtype=dtype)
-    C[torch.tensor(labels), torch.arange(CLASSES)] = 1.0
-    return C / C.sum(dim=1, keepdim=True)
+    counts = np.zeros((main_classes, classes))
+    np.add.at(counts, (main, labels), 1)
+    majority = counts.argmax(axis=1)  # the task-t class of each main class
+    C = torch.zeros(classes, main_classes, dtype=dtype)
+    C[torch.tensor(majority), torch.arange(main_classes)] = 1.0
+    return C / C.sum(dim=1, keepdim=True).clamp(min=1.0)
 
 
 def lower_solution(lower: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor, q: int,
@@ -105,11 +119,15 @@ def lower_solution(lower: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], 
 
 
 def build(*, device: torch.device, dtype: torch.dtype, S: int, train_size: int, aux_fraction: float,
-          val_size: int, test_size: int, l2: float, relative: bool, seed: int) -> Problem:
-    if train_size + val_size + test_size > TOTAL_DIGITS:
+          val_size: int, test_size: int, l2: float, relative: bool, seed: int, data: str, label: str) -> Problem:
+    source = dataset(data, label) if data else _digit_tasks()
+    if S > len(source.classes):
+        raise ValueError(f"multitask-weighting: S={S} tasks, but {source.name} has {len(source.classes)} label "
+                         f"column(s) {list(source.label_names)}: accepted is S ≤ {len(source.classes)}")
+    if train_size + val_size + test_size > len(source):
         raise ValueError(
-            f"multitask-weighting: train_size={train_size} + val_size={val_size} + test_size={test_size} images "
-            f"are {train_size + val_size + test_size}; only {TOTAL_DIGITS} digits exist: accepted is a sum ≤ {TOTAL_DIGITS}")
+            f"multitask-weighting: train_size={train_size} + val_size={val_size} + test_size={test_size} samples "
+            f"are {train_size + val_size + test_size}; {source.name} has {len(source)}: accepted is a sum ≤ {len(source)}")
     counts = [train_size] + [int(round(aux_fraction * train_size))] * (S - 1)
     if counts[-1] < 2:
         raise ValueError(f"multitask-weighting: aux_fraction={aux_fraction} of train_size={train_size} labels "
@@ -117,16 +135,15 @@ def build(*, device: torch.device, dtype: torch.dtype, S: int, train_size: int, 
     # Data and y0 are made in float64 on the CPU, then moved: every dtype and device sees
     # the same problem (and the same start).
     cpu, f64 = torch.device("cpu"), torch.float64
-    tr, va, te = digits_splits((train_size, val_size, test_size), seed, f64, cpu)
+    tr, va, te = source.splits((train_size, val_size, test_size), seed, f64, cpu)
     centre = tr.features.mean(dim=0)
 
     def design(a: torch.Tensor) -> torch.Tensor:
         return torch.cat([a - centre, torch.ones(len(a), 1, dtype=f64)], dim=1)
 
-    tasks = TASKS[:S]
-    names = [name for name, _ in tasks]
-    classes = [max(labels) + 1 for _, labels in tasks]
-    maps = [torch.tensor(labels) for _, labels in tasks]
+    names = list(source.label_names[:S])
+    classes = list(source.classes[:S])
+    main_classes, features = classes[0], source.dim + 1  # d centred features and a constant 1 (the bias)
     # Which training images carry task t's label: all for the main task, a random subset
     # (its own per task) for each auxiliary one.
     rng = np.random.default_rng(seed + 7919)
@@ -137,7 +154,7 @@ def build(*, device: torch.device, dtype: torch.dtype, S: int, train_size: int, 
 
     # y = [Z, W_2, ..., W_S]: the digit task reads the shared scores Z alone (C_1 = I); a head
     # of its own would only duplicate Z.
-    shapes = [(CLASSES, FEATURES)] + [(c, FEATURES) for c in classes[1:]]
+    shapes = [(main_classes, features)] + [(c, features) for c in classes[1:]]
     sizes = [math.prod(s) for s in shapes]
     q = sum(sizes)
     offsets = np.concatenate([[0], np.cumsum(classes)]).tolist()  # task t's logits: columns offsets[t]:offsets[t+1]
@@ -147,26 +164,27 @@ def build(*, device: torch.device, dtype: torch.dtype, S: int, train_size: int, 
         """The functions on `dev` in `dt`; objective t is multiplied by units[t]."""
         A_tr, A_va, A_te = (design(s.features).to(device=dev, dtype=dt) for s in (tr, va, te))
         # All tasks' logits from one matmul: rows V = [C_1; ...; C_S] Z + [0; W_2; ...; W_S].
-        C = torch.cat([_aggregation(labels, dt) for _, labels in tasks]).to(dev)  # [Σc, 10]
-        zeros = torch.zeros(CLASSES, FEATURES, dtype=dt, device=dev)
+        C = torch.cat([_aggregation(source.labels[:, 0], source.labels[:, t], main_classes, classes[t], dt)
+                       for t in range(S)]).to(dev)  # [Σc, K]
+        zeros = torch.zeros(main_classes, features, dtype=dt, device=dev)
         # The true class of each task as a column of the Σc logits, one-hot, and the block
         # indicator of each task, so the true logits of all tasks are one product.
-        cols = torch.stack([m[tr.labels] for m in maps]) + torch.tensor(offsets[:-1])[:, None]  # [S, n]
+        cols = tr.columns[:, :S].T + torch.tensor(offsets[:-1])[:, None]  # [S, n]
         onehot_tr = torch.zeros(train_size, total, dtype=dt).scatter(1, cols.T, 1.0).to(dev)
         segment = torch.zeros(total, S, dtype=dt)
         for t in range(S):
             segment[offsets[t]:offsets[t + 1], t] = 1.0
         segment = segment.to(dev)
-        labels_va = torch.stack([m[va.labels] for m in maps], dim=1).to(dev)  # [m, S]
-        labels_te = torch.stack([m[te.labels] for m in maps], dim=1).to(dev)
+        labels_va = va.columns[:, :S].to(dev)  # [m, S]
+        labels_te = te.columns[:, :S].to(dev)
         # Per-sample weight of task t's training loss: 1/|I_t| on I_t, 0 elsewhere, so one
         # weighted sum over all n images is L_t^train (no data-dependent indexing in g).
         M = torch.tensor(labelled.T / counts, dtype=dt, device=dev)  # [n, S]
 
         def rows(y: torch.Tensor) -> torch.Tensor:
             """V [Σc, 65]: the weights of every task's logits."""
-            Z = y[:sizes[0]].reshape(CLASSES, FEATURES)
-            return C @ Z + torch.cat([zeros, y[sizes[0]:].reshape(-1, FEATURES)])
+            Z = y[:sizes[0]].reshape(main_classes, features)
+            return C @ Z + torch.cat([zeros, y[sizes[0]:].reshape(-1, features)])
 
         def train_losses(y: torch.Tensor, A: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
             """[n, S]: the cross-entropy of every task on every image (log-sum-exp of its block − true logit)."""
@@ -259,14 +277,17 @@ TASK = register(Task(
             "model y; objectives: each task's validation loss.",
     build=build,
     params={
-        "S": Param(3, "number of tasks (objectives): digit, parity, digit ≥ 5, digit mod 3", low=2, high=4),
-        "train_size": Param(300, "training images (all labelled for the digit task)", low=20, high=1500),
+        "S": Param(3, "number of tasks (objectives): digit, parity, digit ≥ 5, digit mod 3 (your data: its first S "
+                   "label columns)", low=2, high=8),
+        "train_size": Param(300, "training images (all labelled for the digit task)", low=20, high=1_000_000),
         "aux_fraction": Param(0.2, "fraction of the training images labelled for each auxiliary task",
                               low=0.01, high=1.0),
-        "val_size": Param(300, "validation images, labelled for every task (the objectives)", low=10, high=1500),
-        "test_size": Param(500, "held-out test images (evaluate)", low=10, high=1500),
+        "val_size": Param(300, "validation images, labelled for every task (the objectives)", low=10, high=1_000_000),
+        "test_size": Param(500, "held-out test images (evaluate)", low=10, high=1_000_000),
         "l2": Param(0.003, "ridge weight of the model in the lower level", low=1e-5, high=10.0),
         "relative": Param(True, "objectives relative to their value at equal weights (the start)"),
         "seed": Param(0, "seed of the splits and of the auxiliary labels", low=0, high=2**31 - 1),
+        "data": Param("", "your data set: a .npz (X, y with one column per task) or .csv file; empty for the digits"),
+        "label": Param("label", "the label column(s) of a .csv data file, comma-separated, main task first"),
     },
 ))
