@@ -1,7 +1,8 @@
 """Sweep: many preferences (a simplex grid or random), one run each, the front they trace.
 
 The sweep is one run in the archive (kind "sweep") whose worker process runs a child run per
-preference, one after another. This page starts it, keeps its id, and redraws the front from
+preference, one after another, or (Run on: Ray cluster) hands chunks of them to Ray tasks.
+This page starts it, keeps its id, and redraws the front from
 the children that have ended while the rest run.
 """
 
@@ -24,7 +25,14 @@ from ui.jobs import REDRAW_EVERY_S, cancel_button, children_states, end_notice, 
 from ui.setup import Setup, analytic_front, current_setup
 from ui.store import archive, archive_problem, exports
 
-POINTS_TRACE = "runs (click to choose)"  # the name front_chart gives the clickable trace
+POINTS_TRACE = "runs (click to choose)"
+
+
+def ray_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("ray") is not None
+  # the name front_chart gives the clickable trace
 
 setup: Setup = current_setup()
 store = archive()
@@ -55,15 +63,29 @@ if kind == "simplex grid":
     P = P[(P > 0).any(axis=1)]
 else:
     P = np.random.default_rng(seed).dirichlet(np.ones(S), size=count)
-st.caption(f"{len(P)} preferences · {setup.solver} · {setup.steps} steps each")
+r1, r2 = st.columns([2, 3])
+where = r1.radio("Run on", ["this machine", "Ray cluster"], key="sweep_backend", horizontal=True,
+                 help="Ray cluster: the preferences are cut into chunks, each a Ray task (one batched run where the "
+                      "solver has a batched step); runs appear as their chunk ends")
+address = r2.text_input("Ray address", key="sweep_ray_address", placeholder="empty: a local Ray instance",
+                        disabled=where != "Ray cluster",
+                        help="host:port of a running Ray cluster's head (`ray start --head` prints it); empty starts "
+                             "a Ray instance on this machine. Every node needs pareto-app installed "
+                             "(pip install 'pareto-app[ray]') and the data files of the task.").strip()
+backend = "ray" if where == "Ray cluster" else "local"
+if backend == "ray" and not ray_installed():
+    st.error("Ray is not installed on this server: pip install 'pareto-app[ray]' (or pip install ray), then reload")
+st.caption(f"{len(P)} preferences · {setup.solver} · {setup.steps} steps each"
+           + (f" · on Ray ({address or 'local instance'})" if backend == "ray" else ""))
 
 b1, b2 = st.columns([1, 4])
-if b1.button("Run sweep", type="primary", key="sweep_start", disabled=running or not setup.ok):
+if b1.button("Run sweep", type="primary", key="sweep_start",
+             disabled=running or not setup.ok or (backend == "ray" and not ray_installed())):
     spec = RunSpec(kind="sweep", preferences=[[float(v) for v in r] for r in P], task=setup.task,
                    task_params=setup.task_params, solver=setup.solver, options=setup.options, seed=setup.seed,
                    device=setup.device, metrics_every=setup.metrics_every,
                    divergence_factor=setup.divergence_factor, termination=Termination(steps=setup.steps),
-                   idle_limit=setup.idle_limit)
+                   idle_limit=setup.idle_limit, backend=backend, address=address or None if backend == "ray" else None)
     st.session_state["sweep_run"] = launcher.start(store, spec, num_objectives=S, label="sweep")
     st.session_state.pop("sweep_choice", None)  # a choice names a run of the previous sweep
     st.rerun()

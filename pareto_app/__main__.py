@@ -1,4 +1,4 @@
-"""Command line: `python -m pareto_app tasks | solvers | solve ... | bench qp|hvp|iteration|app`."""
+"""Command line: `python -m pareto_app tasks | solvers | solve ... | make-data ... | bench qp|hvp|iteration|sweep|app`."""
 
 from __future__ import annotations
 
@@ -101,12 +101,22 @@ def main(argv: list[str] | None = None) -> int:
     p_rep.add_argument("name", help="hyper-cleaning-table | preference-study | cost-scaling | rates")
     p_rep.add_argument("--quick", action="store_true", help="CI-sized settings")
     p_rep.add_argument("--out", default="reports")
+    p_data = sub.add_parser("make-data", help="write a generated image-like data set (.npz: X, y) for the data tasks")
+    p_data.add_argument("out", help="the .npz file to write")
+    p_data.add_argument("--samples", type=int, default=50_000)
+    p_data.add_argument("--features", type=int, default=784, help="a square number reads as an image (784: 28×28)")
+    p_data.add_argument("--classes", type=int, default=10)
+    p_data.add_argument("--seed", type=int, default=0)
     p_bench = sub.add_parser("bench", help="benchmarks: qp, hvp, iteration, sweep, app")
     p_bench.add_argument("what", choices=("qp", "hvp", "iteration", "sweep", "app"))
     p_bench.add_argument("--task", nargs="+", default=None, help="bench sweep: tasks (toy-quadratic hyper-cleaning)")
     p_bench.add_argument("--B", type=int, default=None, help="bench sweep: preferences in the batch (64)")
     p_bench.add_argument("--bench-device", dest="bench_device", default=None, choices=("cpu", "cuda"),
                          help="bench sweep: the device of both the batched and the sequential sweep")
+    p_bench.add_argument("--param", action="append", default=None,
+                         help="bench sweep: task parameter name=value (repeatable), e.g. model=mlp")
+    p_bench.add_argument("--data", default=None, help="bench sweep: a data set file for the data tasks (make-data "
+                                                       "writes one of realistic size)")
     p_bench.add_argument("--tabs", type=int, nargs="+", default=None, help="bench app: tabs running at once (1 4)")
     p_bench.add_argument("--steps", type=int, default=None, help="bench app: steps of the timed run (500)")
     args = parser.parse_args(argv)
@@ -149,13 +159,15 @@ def main(argv: list[str] | None = None) -> int:
             from .reproduce import run as reproduce
 
             print(f"written: {reproduce(args.name, quick=args.quick, out=args.out)}")
+        elif args.command == "make-data":
+            _make_data(args)
         elif args.command == "bench":
             if args.what not in ("app", "sweep") and args.steps is not None:
                 raise ValueError("--steps is an option of `bench app` and `bench sweep` only")
             if args.what != "app" and args.tabs is not None:
                 raise ValueError("--tabs is an option of `bench app` only")
-            if args.what != "sweep" and (args.task, args.B, args.bench_device) != (None, None, None):
-                raise ValueError("--task, --B and --bench-device are options of `bench sweep` only")
+            if args.what != "sweep" and (args.task, args.B, args.bench_device, args.param, args.data) != (None,) * 5:
+                raise ValueError("--task, --B, --bench-device, --param and --data are options of `bench sweep` only")
             if args.what == "app":
                 return _bench_app(args.tabs, args.steps)
             if args.what == "sweep":
@@ -164,7 +176,10 @@ def main(argv: list[str] | None = None) -> int:
                 B = whole_number("--B", 64 if args.B is None else args.B, 1, "preferences in the batch")
                 steps = whole_number("--steps", 50 if args.steps is None else args.steps, 1)
                 names = args.task or ["toy-quadratic", "hyper-cleaning"]
-                rows = run_sweep_bench(names, device=args.bench_device or "cpu", B=B, steps=steps)
+                params = _pairs(args.param or [], "--param")
+                if args.data is not None:
+                    params["data"] = args.data
+                rows = run_sweep_bench(names, device=args.bench_device or "cpu", B=B, steps=steps, params=params)
                 print_rows("batched sweep vs the same preferences one after another (speedup = sequential / "
                            "batched)", rows)
                 return 0
@@ -183,6 +198,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 3
     return 0
+
+
+def _make_data(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from .tasks.dataset import synthetic
+
+    out = Path(args.out)
+    if out.suffix != ".npz" or not out.parent.is_dir():
+        raise ValueError(f"{args.out!r}: accepted: a .npz file in an existing folder")
+    samples = whole_number("--samples", args.samples, 10, high=10_000_000)
+    features = whole_number("--features", args.features, 1, high=100_000)
+    classes = whole_number("--classes", args.classes, 2, high=1000)
+    X, y = synthetic(samples, features, classes=classes, seed=whole_number("--seed", args.seed, 0))
+    np.savez(out, X=X, y=y)
+    print(f"written: {out} (X {samples} × {features} float32, y {classes} classes)")
 
 
 def _bench_app(tabs: list[int] | None, steps: int | None) -> int:

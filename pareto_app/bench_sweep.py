@@ -18,10 +18,12 @@ from .api import solve, sweep
 
 
 def run_sweep_bench(task_names: list[str], device: str = "cpu", B: int = 64, steps: int = 50,
-                    sequential_runs: int = 4, solver: str = "wc-mhgd") -> list[dict[str, Any]]:
+                    sequential_runs: int = 4, solver: str = "wc-mhgd", params: dict[str, Any] | None = None
+                    ) -> list[dict[str, Any]]:
+    """`params` go to every task (e.g. data=PATH, model=..., for a data set of realistic size)."""
     rows = []
     for name in task_names:
-        problem = tasks.get(name, device=device)
+        problem = tasks.get(name, device=device, **(params or {}))
         S = problem.num_objectives
         preferences = np.random.default_rng(0).dirichlet(np.ones(S), B)
         sys.stderr.write(f"\rbench sweep: {name}, B = {B}, {steps} steps: sequential …   ")

@@ -34,6 +34,7 @@ ACCEPTED_ADDRESS = ("accepted: the \"host:port\" of a running Ray cluster's head
                     "'ray://host:port' for Ray Client, 'auto' for the cluster started on this machine, "
                     "or None for a local Ray instance")
 DISCARD_WAIT_S = 2.0  # after an error, how long the cancelled chunks may take to end
+TICK_S = 0.5  # while chunks run, `tick` (a heartbeat, a stop check) is called at least this often
 CONNECT_TIMEOUT_S = 5.0  # a quick TCP check first: Ray itself retries a dead address for many minutes
 
 
@@ -55,13 +56,18 @@ class RegisteredTask:
 
 
 def ray_sweep(problem: Problem, solver: str, P: np.ndarray, *, chunk_size: int, address: str | None,
-              progress: Callable[[int, int], None] | None, run_args: dict[str, Any]) -> list[Result]:
+              progress: Callable[[int, int], None] | None, run_args: dict[str, Any],
+              on_chunk: Callable[[int, list[Result]], None] | None = None,
+              tick: Callable[[], bool] | None = None) -> list[Result]:
     """The results of `api.sweep(problem, solver, P, **run_args)` run locally, one Ray task per chunk.
 
     Rows [0:c], [c:2c], ... (c = `chunk_size`) are the local sweep's chunks; results come back in row
-    order. `progress(done_rows, total_rows)` is called as chunks finish. Ray is started (address None:
-    a local instance) or connected to (`address`) unless this process is already connected, in which
-    case that connection is used whatever `address` says. A task's ValueError (or Diverged) is raised as itself.
+    order. `progress(done_rows, total_rows)` is called as chunks finish, and `on_chunk(first_row,
+    results)` with each chunk's results (the app archives them as they come). `tick()`, called at
+    least every `TICK_S` while waiting, may say stop (True): the chunks not yet finished are
+    cancelled and the results of those that were are returned. Ray is started (address None: a local
+    instance) or connected to (`address`) unless this process is already connected, in which case that
+    connection is used whatever `address` says. A task's ValueError (or Diverged) is raised as itself.
     """
     ray = _ray()
     _connect(ray, address)
@@ -74,11 +80,15 @@ def ray_sweep(problem: Problem, solver: str, P: np.ndarray, *, chunk_size: int, 
     pending, done = list(refs), 0
     try:
         while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
+            if tick is not None and tick():
+                break
+            ready, pending = ray.wait(pending, num_returns=1, timeout=TICK_S)
             for ref in ready:
                 i = index[ref]
                 gathered[i] = _get(ray, ref)
                 done += len(chunks[i])
+                if on_chunk is not None:
+                    on_chunk(i * chunk_size, gathered[i])
                 if progress is not None:
                     progress(done, len(P))
     finally:

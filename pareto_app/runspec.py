@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from .api import DIVERGENCE_FACTOR
+from .api import BACKENDS, DIVERGENCE_FACTOR
 from .termination import Termination
 
 KINDS = ("run", "sweep", "compare")
@@ -35,10 +35,20 @@ class RunSpec:
     kind: str = "run"
     preferences: list[list[float]] | None = None  # a sweep's rows
     arms: list[tuple[str, dict[str, Any]]] | None = None  # a comparison's (solver, options)
+    backend: str = "local"  # a sweep's: its runs one after another in the worker, or its chunks on Ray
+    address: str | None = None  # backend "ray": a cluster's host:port; None starts a local Ray instance
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"kind={self.kind!r}; accepted: {', '.join(KINDS)}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend={self.backend!r}; accepted: {', '.join(BACKENDS)}")
+        if self.backend == "ray" and self.kind != "sweep":
+            raise ValueError(f"backend='ray' is for a sweep; a {self.kind!r} runs in its own worker process")
+        if self.backend == "ray" and (self.termination.steps is None or self.termination.oracle_budget is not None
+                                      or self.termination.wall_time is not None):
+            raise ValueError(f"a sweep on Ray stops each run after a number of steps; {self.termination} "
+                             f"is accepted only on this machine")
         if self.idle_limit is not None and not self.idle_limit > 0:
             raise ValueError(f"idle_limit={self.idle_limit!r}; accepted: a positive number of seconds, or None")
 
@@ -62,4 +72,4 @@ class RunSpec:
 
     def child(self, **changes: Any) -> RunSpec:
         """One run of a sweep or comparison."""
-        return replace(self, kind="run", preferences=None, arms=None, **changes)
+        return replace(self, kind="run", preferences=None, arms=None, backend="local", address=None, **changes)

@@ -28,6 +28,7 @@ import torch
 
 from . import tasks
 from .api import Diverged, Run, check_divergence_factor, make_result, prepare
+from .preference import normalize_preference
 from .result import Iterate
 from .runspec import RunSpec
 from .store import RunStore
@@ -220,6 +221,8 @@ def run_group(store: RunStore, run_id: int, spec: RunSpec, problem: Any) -> str:
     The group's progress is children done / children. Run again (resumed), it skips the children
     that finished, resumes an interrupted or stopped one from its checkpoint, and goes on.
     """
+    if spec.kind == "sweep" and spec.backend == "ray":
+        return run_sweep_on_ray(store, run_id, spec, problem)
     if spec.kind == "sweep":
         children = [(spec.child(preference=list(r)), f"sweep {run_id} · {i + 1}")
                     for i, r in enumerate(spec.preferences or [])]
@@ -245,6 +248,73 @@ def run_group(store: RunStore, run_id: int, spec: RunSpec, problem: Any) -> str:
         run_live(store, child_id, child, problem, resume=resume, parent=run_id)
         writer.progress = (i + 1) / len(children)
         writer.flush()
+    status = "stopped" if control.reason else "finished"
+    store.finish(run_id, None, status, control.reason)
+    return status
+
+
+def run_sweep_on_ray(store: RunStore, run_id: int, spec: RunSpec, problem: Any) -> str:
+    """A sweep whose chunks run as Ray tasks (`pa.sweep(backend="ray")`); each run archived as its chunk ends.
+
+    Every child run is made at once (queued), so the page shows the whole sweep; a chunk's runs
+    are archived whole when it returns (their iterates, then their result). Run again (resumed),
+    it skips the children that finished. Stop cancels the chunks still running.
+    """
+    from .batched_sweep import BATCHED
+    from .ray_sweep import ray_sweep
+
+    rows = [list(r) for r in spec.preferences or []]
+    made = store.children(run_id)
+    for i in range(len(made), len(rows)):
+        child = spec.child(preference=rows[i])
+        made.append(store.create(child.to_dict(), num_objectives=problem.num_objectives,
+                                 label=f"sweep {run_id} · {i + 1} (Ray)", parent=run_id))
+    todo = [i for i, child_id in enumerate(made) if store.state(child_id)["status"] != "finished"]
+    writer = LiveWriter(store, run_id, spec)
+    control = ArchiveControl(store, run_id, spec.idle_limit, writer)
+    where = spec.address or "a local Ray instance"
+    for i in todo:  # the worker's pid: while it lives, its queued runs are not "interrupted"
+        store.append(made[i], [], [], status="queued", progress=0.0, pid=os.getpid(), message=f"waiting for {where}")
+    done = len(rows) - len(todo)
+    writer.progress = done / max(len(rows), 1)
+    store.append(run_id, [], [], status="running", progress=writer.progress, pid=os.getpid(),
+                 message=f"connecting to {where}")
+
+    def archive_chunk(first: int, results: list[Any]) -> None:
+        nonlocal done
+        for k, result in enumerate(results):
+            child_id = made[todo[first + k]]
+            records = result.history.to_dict("records")
+            store.append(child_id, records, [None] * len(records), status="running", progress=1.0)
+            store.finish(child_id, result, result.status, result.message)
+        done += len(results)
+        writer.progress = done / len(rows)
+        writer.flush()
+
+    def tick() -> bool:
+        writer.beat()
+        return control.stopped
+
+    # Normalised as pa.sweep normalises its rows: the runs are then the library's, bit for bit.
+    P = np.array([normalize_preference(rows[i], problem.num_objectives) for i in todo]).reshape(len(todo), -1)
+    batched = spec.solver in BATCHED
+    try:
+        if len(todo):
+            store.append(run_id, [], [], status="running", progress=writer.progress, message="")
+            ray_sweep(problem, spec.solver, P, chunk_size=64 if batched else 1, address=spec.address, progress=None,
+                      run_args=dict(batched=batched, steps=spec.steps or 1, seed=spec.seed, device=spec.device,
+                                    metrics_every=spec.metrics_every, divergence_factor=spec.divergence_factor,
+                                    **spec.options), on_chunk=archive_chunk, tick=tick)
+    except Exception as err:  # noqa: BLE001 - the page shows why; the runs archived so far are kept
+        message = str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}"
+        for child_id in made:
+            if store.state(child_id)["status"] in ("queued", "running"):
+                store.finish(child_id, None, "failed", message)
+        store.finish(run_id, None, "failed", message)
+        return "failed"
+    for child_id in made:
+        if store.state(child_id)["status"] in ("queued", "running"):
+            store.finish(child_id, None, "stopped", control.reason or "the sweep stopped")
     status = "stopped" if control.reason else "finished"
     store.finish(run_id, None, status, control.reason)
     return status

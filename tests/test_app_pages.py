@@ -110,6 +110,30 @@ def test_sweep_runs_one_archived_child_per_preference_and_exports_the_chosen_one
     assert not at.button(key="sweep_start").disabled
 
 
+def test_sweep_on_a_ray_cluster_archives_every_run_and_draws_the_front(store):
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'pareto-app[ray]')")
+    at = _app("sweep")
+    at.number_input(key="setup_steps").set_value(40)
+    at.number_input(key="sweep_count").set_value(4)
+    at.radio(key="sweep_backend").set_value("Ray cluster")
+    at.run()
+    assert not at.exception, at.exception
+    assert any("on Ray (local instance)" in c.value for c in at.caption)
+    at.button(key="sweep_start").click()
+    at.run()
+    sweep_id = at.session_state["sweep_run"]
+    assert store.spec(sweep_id)["backend"] == "ray"
+    _settle(at, store, sweep_id)
+    assert store.state(sweep_id)["status"] == "finished", store.state(sweep_id)
+    children = store.children(sweep_id)
+    assert len(children) == 4 and all(store.state(c)["status"] == "finished" for c in children)
+    expected = pa.sweep(pa.tasks.get("toy-quadratic"), "wc-mhgd", [store.load(c).preference for c in children],
+                        steps=40, device="cpu")
+    for child, want in zip(children, expected.results):
+        assert (store.load(child).objectives == want.objectives).all()
+    assert float(next(m for m in at.metric if "Hypervolume" in m.label).value) > 0
+
+
 def test_sweep_front_grows_as_runs_end_and_cancel_stops_the_rest(store):
     at = _app("sweep")
     at.number_input(key="setup_steps").set_value(400)  # a few seconds per run: time to see a partial front

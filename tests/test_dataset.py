@@ -166,3 +166,18 @@ def test_an_mlp_hyper_cleaning_run_on_5000_generated_samples_lowers_every_object
     # The model learned the classes (chance is 1/5) on held-out samples of both domains.
     scores = problem.evaluate(result.x, result.y)
     assert scores["acc_1"] > 0.5 and scores["acc_2"] > 0.5, scores
+
+
+def test_make_data_writes_a_set_that_bench_sweep_runs_on(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from pareto_app.__main__ import main
+
+    out = tmp_path / "generated.npz"
+    assert main(["make-data", str(out), "--samples", "400", "--features", "16", "--classes", "4"]) == 0
+    data = ds.load(out)
+    assert data.features.shape == (400, 16) and data.classes == (4,) and data.side == 4
+    assert main(["bench", "sweep", "--task", "hyper-cleaning", "--data", str(out), "--param", "S=2",
+                 "--param", "train_per_set=40", "--param", "val_per_set=20", "--param", "test_size=20",
+                 "--B", "2", "--steps", "2"]) == 0
+    assert "speedup" in capsys.readouterr().out
+    assert main(["make-data", str(tmp_path / "x.csv")]) == 2
+    assert main(["bench", "qp", "--data", str(out)]) == 2

@@ -140,3 +140,53 @@ def test_a_value_error_in_a_task_reads_as_it_does_locally(local_ray, problem):
     with pytest.raises(ValueError) as remote:
         pa.sweep(custom, "mgda", PREFERENCES[:2], backend="ray", **args)
     assert type(remote.value) is ValueError and str(remote.value) == str(local.value)
+
+
+def _archived_sweep(tmp_path, **spec_args):
+    from pareto_app.runspec import RunSpec
+    from pareto_app.termination import Termination
+
+    store = pa.store.RunStore(tmp_path / "runs.db")
+    spec = RunSpec(task="toy-quadratic", task_params={"S": 2}, solver="wc-mhgd", device="cpu", kind="sweep",
+                   preferences=PREFERENCES, termination=Termination(steps=20), backend="ray", **spec_args)
+    return store, store.create(spec.to_dict(), num_objectives=2, label="sweep")
+
+
+def test_the_apps_sweep_on_ray_archives_every_run_as_the_library_computes_it(local_ray, problem, tmp_path):
+    from pareto_app import worker
+
+    store, run_id = _archived_sweep(tmp_path)
+    assert worker.execute(store.path, run_id) == "finished"
+    children = store.children(run_id)
+    assert len(children) == len(PREFERENCES)
+    expected = pa.sweep(problem, "wc-mhgd", PREFERENCES, steps=20, device="cpu")
+    for child_id, want in zip(children, expected.results, strict=True):
+        state = store.state(child_id)
+        assert state["status"] == "finished" and state["iterations"] == 20, state
+        got = store.load(child_id)
+        assert np.array_equal(got.objectives, want.objectives) and torch.equal(got.x, want.x)
+        # The iterates are in the archive too, as a page reads them while the sweep runs.
+        rows = [row for _, row in store.rows_since(child_id)]
+        assert [r["step"] for r in rows] == list(range(20))
+    assert store.state(run_id)["status"] == "finished"
+
+
+def test_a_stopped_sweep_on_ray_marks_its_unfinished_runs_stopped(local_ray, tmp_path):
+    from pareto_app import worker
+
+    store, run_id = _archived_sweep(tmp_path)
+    store.command(run_id, "stop")  # before the first chunk ends
+    assert worker.execute(store.path, run_id) == "stopped"
+    states = [store.state(i)["status"] for i in store.children(run_id)]
+    assert len(states) == len(PREFERENCES) and set(states) == {"stopped"}
+
+
+def test_a_ray_sweep_needs_a_step_budget():
+    from pareto_app.runspec import RunSpec
+    from pareto_app.termination import Termination
+
+    with pytest.raises(ValueError, match="stops each run after a number of steps"):
+        RunSpec(task="toy-quadratic", kind="sweep", preferences=PREFERENCES, backend="ray",
+                termination=Termination(steps=10, wall_time=5.0))
+    with pytest.raises(ValueError, match="backend='ray' is for a sweep"):
+        RunSpec(task="toy-quadratic", backend="ray")
