@@ -166,21 +166,31 @@ def progress() -> None:
     for i in trouble:
         st.warning(f"run #{i} {summaries[i]['status']}: {summaries[i]['message']}")
     ids = [i for i in ended if summaries[i]["status"] == "finished" and "objectives" in summaries[i]]
+    # Runs of a batched sweep step together: their latest points move on every redraw.
+    moving = np.array([c["objectives"] for c in children if is_live(c) and c["objectives"]], dtype=float)
+    same = _same_task(spec)
+    width = len(summaries[ids[0]]["objectives"]) if ids else moving.shape[1] if len(moving) else S
+    shown_labels = labels if same and len(labels) == width else [f"f{s + 1}" for s in range(width)]
     if not ids:
-        st.caption("The front appears here as the runs end.")
+        if len(moving):
+            st.caption(f"{len(moving)} runs converging (open circles); choose a point once a run has finished")
+            st.plotly_chart(front_chart(np.empty((0, width)), np.zeros(0, dtype=bool), shown_labels,
+                                        analytic_front=analytic_front(setup) if same else None, moving=moving),
+                            key="sweep_front_live")
+        else:
+            st.caption("The front appears here as the runs end.")
         return
     F = np.array([summaries[i]["objectives"] for i in ids])
     R = np.array([summaries[i]["preference"] for i in ids])
     mask = nondominated(F)
-    same = _same_task(spec)
-    shown_labels = labels if same and len(labels) == F.shape[1] else [f"f{s + 1}" for s in range(F.shape[1])]
     reference = problem.reference_point if same else None
     st.metric("Hypervolume of the front", f"{hypervolume(F[mask], reference):.6g}",
               help="of the non-dominated runs, bounded by the task's reference point"
                    if reference is not None else "of the non-dominated runs, bounded just past their worst values")
     st.caption(f"{int(mask.sum())} non-dominated of {len(ids)} finished runs"
                + (" (more are on their way)" if is_live(state) else ""))
-    fig = front_chart(F, mask, shown_labels, R, analytic_front(setup) if same else None)
+    fig = front_chart(F, mask, shown_labels, R, analytic_front(setup) if same else None,
+                      moving=moving if len(moving) else None)
     st.session_state["sweep_point_ids"] = ids
     st.session_state["sweep_points_trace"] = next((n for n, trace in enumerate(fig.data) if trace.name == POINTS_TRACE),
                                                   None)

@@ -31,8 +31,12 @@ BATCHED = ("wc-mhgd", "mgda", "linear")
 
 def batched_results(problem: Problem, algo: HypergradientDescent, options: dict[str, Any], preferences: np.ndarray,
                     *, steps: int, seed: int, metrics_every: int, divergence_factor: float,
-                    progress: Callable[[int, int], None] | None = None) -> list[Result]:
-    """One Result per row of `preferences` (B×S, normalised), all runs stepping together on problem's device."""
+                    progress: Callable[[int, int], None] | None = None,
+                    on_step: Callable[[int, list[Iterate | None]], str | None] | None = None) -> list[Result]:
+    """One Result per row of `preferences` (B×S, normalised), all runs stepping together on problem's device.
+
+    `on_step(k, iterates)` sees each step's iterate of every run (None for a run that has diverged),
+    as a stream of B runs; a reason it returns stops every run there (status "stopped")."""
     B = len(preferences)
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -56,6 +60,7 @@ def batched_results(problem: Problem, algo: HypergradientDescent, options: dict[
     worst_gap = np.zeros(B)
     init_counts = init_oracles.counts.as_dict()
     started = time.perf_counter()
+    stopped = ""
     for k in range(steps):
         record = k % metrics_every == 0 or k == steps - 1
         with torch.no_grad():
@@ -80,6 +85,7 @@ def batched_results(problem: Problem, algo: HypergradientDescent, options: dict[
             start_values = np.abs(f)
         counts = {name: init_counts[name] + value for name, value in oracles.counts.as_dict().items()}
         elapsed = time.perf_counter() - started
+        current: list[Iterate | None] = [None] * B
         for b in np.flatnonzero(alive):
             bad = divergence_reason(f[b], bool(finite_points[b]), start_values[b], divergence_factor)
             if not bad and not finite_weighting[b]:  # what pareto_app.qp raises on in a sequential run
@@ -94,10 +100,12 @@ def batched_results(problem: Problem, algo: HypergradientDescent, options: dict[
                          stationarity=float(stationarity[b]), kkt_residual=float(kkt[b]),
                          direction_norm=float(norms[b]), oracle_calls=dict(counts), elapsed=elapsed)
             rows[b].append(it.row())
-            last[b] = it
+            last[b] = current[b] = it
         if progress is not None:
             progress(k + 1, steps)
-        if not alive.any():
+        if on_step is not None:
+            stopped = on_step(k, current) or ""
+        if not alive.any() or stopped:
             break
         # A run that has diverged steps on from the start, harmlessly: its non-finite values would
         # otherwise reach the batch's QPs and metrics. Its rows are no longer recorded.
@@ -114,12 +122,12 @@ def batched_results(problem: Problem, algo: HypergradientDescent, options: dict[
             from .api import Diverged
 
             raise Diverged(f"run {b} of the sweep (preference {preferences[b].tolist()}): {failure[b]}", None)
-        status = "diverged" if failure[b] else "finished"
+        status = "diverged" if failure[b] else "stopped" if stopped else "finished"
         results.append(Result.of_run(
             solver=algo.name, task=problem.name, task_params=problem.params,
             options=dict(resolved, beta=float(betas[b])) if config.beta is None else dict(resolved),
             seed=seed, steps=steps, device=str(device), history=pd.DataFrame(rows[b]), x=it.x, y=it.y,
-            status=status, message=failure[b],
+            status=status, message=failure[b] or stopped,
             metadata={"oracle_calls": it.oracle_calls, "elapsed": it.elapsed, "batched": B,
                       "qp_gap_max": float(worst_gap[b]),
                       "vmap": not oracles.looped}))

@@ -451,17 +451,33 @@ class RunStore:
         with self._write() as conn:
             conn.execute(f"UPDATE runs SET {assign} WHERE id = :id", {**sets, "id": _check_id(run_id)})
 
+    _STATE = ("id", "status", "message", "iterations", "progress", "heartbeat", "pid", "parent", "spec", "task",
+              "solver", "label", "created")
+
     def state(self, run_id: int) -> dict[str, Any]:
         """A run's live record: status, message, iterations, progress, heartbeat, pid, parent, spec."""
-        names = ("id", "status", "message", "iterations", "progress", "heartbeat", "pid", "parent", "spec", "task",
-                 "solver", "label", "created")
         with self._read() as conn:
-            row = conn.execute(f"SELECT {', '.join(names)} FROM runs WHERE id = ?", (_check_id(run_id),)).fetchone()
+            row = conn.execute(f"SELECT {', '.join(self._STATE)} FROM runs WHERE id = ?", (_check_id(run_id),)).fetchone()
         if row is None:
             raise KeyError(self._missing(run_id))
-        record = dict(zip(names, row))
+        record = dict(zip(self._STATE, row))
         record["spec"] = json.loads(record["spec"]) if record["spec"] else None
         return record
+
+    def children_states(self, parent: int) -> list[dict[str, Any]]:
+        """The states of a sweep's or comparison's runs in one read, in the order they were made, each with
+        its latest objectives and preference (lists; empty before the first iterate): a live front."""
+        names = (*self._STATE, "objectives", "preference")
+        with self._read() as conn:
+            rows = conn.execute(f"SELECT {', '.join(names)} FROM runs WHERE parent = ? ORDER BY id",
+                                (int(parent),)).fetchall()
+        records = []
+        for row in rows:
+            record = dict(zip(names, row))
+            for key in ("spec", "objectives", "preference"):
+                record[key] = json.loads(record[key]) if record[key] else None
+            records.append(record)
+        return records
 
     def children(self, parent: int) -> list[int]:
         """The ids of the runs of a sweep or comparison, in the order they were made."""

@@ -28,15 +28,17 @@ import torch
 
 from . import tasks
 from .api import Diverged, Run, check_divergence_factor, make_result, prepare
+from .batched_sweep import BATCHED, batched_results
 from .preference import normalize_preference
 from .result import Iterate
 from .runspec import RunSpec
-from .store import RunStore
+from .store import LIVE_STATES, RunStore
 
 FLUSH_EVERY_S = 0.25  # iterates reach the archive at least this often
 HEARTBEAT_EVERY_S = 1.0  # a paused or slow-stepping worker still says it is alive
 CHECKPOINT_EVERY_S = 2.0  # at most this much work is lost when the worker dies
 POLL_EVERY_S = 0.05  # the control row is read at most this often (pause and stop wait at most this)
+SWEEP_BATCH = 64  # preferences per batched run of a sweep (pa.sweep's batch_size)
 KEEP_POINTS_UP_TO = 4096  # x and y of every iterate are kept when p + q is at most this; else at checkpoints
 
 
@@ -223,6 +225,9 @@ def run_group(store: RunStore, run_id: int, spec: RunSpec, problem: Any) -> str:
     """
     if spec.kind == "sweep" and spec.backend == "ray":
         return run_sweep_on_ray(store, run_id, spec, problem)
+    if (spec.kind == "sweep" and spec.solver in BATCHED and spec.steps is not None
+            and spec.termination.oracle_budget is None and spec.termination.wall_time is None):
+        return run_sweep_batched(store, run_id, spec, problem)
     if spec.kind == "sweep":
         children = [(spec.child(preference=list(r)), f"sweep {run_id} · {i + 1}")
                     for i, r in enumerate(spec.preferences or [])]
@@ -260,21 +265,12 @@ def run_sweep_on_ray(store: RunStore, run_id: int, spec: RunSpec, problem: Any) 
     are archived whole when it returns (their iterates, then their result). Run again (resumed),
     it skips the children that finished. Stop cancels the chunks still running.
     """
-    from .batched_sweep import BATCHED
     from .ray_sweep import ray_sweep
 
-    rows = [list(r) for r in spec.preferences or []]
-    made = store.children(run_id)
-    for i in range(len(made), len(rows)):
-        child = spec.child(preference=rows[i])
-        made.append(store.create(child.to_dict(), num_objectives=problem.num_objectives,
-                                 label=f"sweep {run_id} · {i + 1} (Ray)", parent=run_id))
-    todo = [i for i, child_id in enumerate(made) if store.state(child_id)["status"] != "finished"]
+    rows, made, todo = _sweep_children(store, run_id, spec, problem, "Ray")
     writer = LiveWriter(store, run_id, spec)
     control = ArchiveControl(store, run_id, spec.idle_limit, writer)
     where = spec.address or "a local Ray instance"
-    for i in todo:  # the worker's pid: while it lives, its queued runs are not "interrupted"
-        store.append(made[i], [], [], status="queued", progress=0.0, pid=os.getpid(), message=f"waiting for {where}")
     done = len(rows) - len(todo)
     writer.progress = done / max(len(rows), 1)
     store.append(run_id, [], [], status="running", progress=writer.progress, pid=os.getpid(),
@@ -306,18 +302,89 @@ def run_sweep_on_ray(store: RunStore, run_id: int, spec: RunSpec, problem: Any) 
                                     metrics_every=spec.metrics_every, divergence_factor=spec.divergence_factor,
                                     **spec.options), on_chunk=archive_chunk, tick=tick)
     except Exception as err:  # noqa: BLE001 - the page shows why; the runs archived so far are kept
-        message = str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}"
-        for child_id in made:
-            if store.state(child_id)["status"] in ("queued", "running"):
-                store.finish(child_id, None, "failed", message)
-        store.finish(run_id, None, "failed", message)
-        return "failed"
+        return _end_sweep(store, run_id, made, "failed", _why(err))
+    finally:
+        if "ray" in sys.modules:  # this process's Ray (a local instance, or its cluster connection) ends with it
+            sys.modules["ray"].shutdown()
+    return _end_sweep(store, run_id, made, "stopped" if control.reason else "finished", control.reason)
+
+
+def run_sweep_batched(store: RunStore, run_id: int, spec: RunSpec, problem: Any) -> str:
+    """A sweep of a batched solver as batched runs of up to `SWEEP_BATCH` preferences (`pa.sweep`'s engine).
+
+    Every child run is made at once and streams: each step writes every run's iterate, so the page
+    shows the whole front moving. Pause and Cancel act on all the runs of the batch at the next step.
+    Run again (resumed), it skips the children that finished and starts the others afresh.
+    """
+    rows, made, todo = _sweep_children(store, run_id, spec, problem, "batched")
+    writer = LiveWriter(store, run_id, spec)
+    control = ArchiveControl(store, run_id, spec.idle_limit, writer)
+    P = np.array([normalize_preference(rows[i], problem.num_objectives) for i in todo]).reshape(len(todo), -1)
+    done = len(rows) - len(todo)
+    try:
+        prepared = prepare(problem, spec.solver, P[0] if len(P) else None, spec.device, spec.options)
+        for first in range(0, len(todo), SWEEP_BATCH):
+            chunk = todo[first:first + SWEEP_BATCH]
+            if control.stopped:
+                break
+            children = [LiveWriter(store, made[i], spec.child(preference=rows[i])) for i in chunk]
+            for child in children:
+                child.flush("running")
+
+            def stream(k: int, iterates: list[Iterate | None], children: list[LiveWriter] = children) -> str | None:
+                for child, it in zip(children, iterates):
+                    if it is not None:
+                        child.add(it)
+                writer.progress = (done + sum(c.progress for c in children)) / len(rows)
+                if not control.stopped and control.paused:  # `stopped` reads the control row (at most every 50 ms)
+                    control.wait_while_paused()
+                writer.beat()
+                return control.reason or None
+
+            results = batched_results(prepared.problem, prepared.solver, prepared.options, P[first:first + len(chunk)],
+                                      steps=spec.steps or 1, seed=spec.seed, metrics_every=spec.metrics_every,
+                                      divergence_factor=check_divergence_factor(spec.divergence_factor),
+                                      on_step=stream)
+            for child, result in zip(children, results):
+                child.flush()
+                store.finish(child.run_id, result, result.status, result.message)
+            done += len(chunk)
+            writer.progress = done / len(rows)
+            writer.flush()
+    except Exception as err:  # noqa: BLE001 - the page shows why; the runs archived so far are kept
+        return _end_sweep(store, run_id, made, "failed", _why(err))
+    return _end_sweep(store, run_id, made, "stopped" if control.reason else "finished", control.reason)
+
+
+def _sweep_children(store: RunStore, run_id: int, spec: RunSpec, problem: Any, how: str
+                    ) -> tuple[list[list[float]], list[int], list[int]]:
+    """(rows, child ids, indices of the rows still to run): every child of the sweep made at once, queued."""
+    rows = [list(r) for r in spec.preferences or []]
+    made = store.children(run_id)
+    for i in range(len(made), len(rows)):
+        child = spec.child(preference=rows[i])
+        made.append(store.create(child.to_dict(), num_objectives=problem.num_objectives,
+                                 label=f"sweep {run_id} · {i + 1} ({how})", parent=run_id))
+    todo = [i for i, child_id in enumerate(made) if store.state(child_id)["status"] != "finished"]
+    for i in todo:
+        store.rewind(made[i], -1)  # a resumed sweep runs its unfinished runs afresh
+        # The worker's pid: while it lives, its queued runs are not "interrupted".
+        store.append(made[i], [], [], status="queued", progress=0.0, pid=os.getpid(), message="")
+    return rows, made, todo
+
+
+def _end_sweep(store: RunStore, run_id: int, made: list[int], status: str, message: str) -> str:
+    """End the sweep, and the runs it did not end (failed with it, or stopped)."""
     for child_id in made:
-        if store.state(child_id)["status"] in ("queued", "running"):
-            store.finish(child_id, None, "stopped", control.reason or "the sweep stopped")
-    status = "stopped" if control.reason else "finished"
-    store.finish(run_id, None, status, control.reason)
+        if store.state(child_id)["status"] in LIVE_STATES:
+            store.finish(child_id, None, "failed" if status == "failed" else "stopped",
+                         message or "the sweep stopped before this run")
+    store.finish(run_id, None, status, message)
     return status
+
+
+def _why(err: Exception) -> str:
+    return str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}"
 
 
 def execute(db: str | Path, run_id: int, resume: bool = False) -> str:

@@ -219,7 +219,8 @@ def test_a_live_worker_is_never_taken_for_interrupted_and_a_live_run_is_not_dele
 
 def test_a_sweep_whose_worker_died_resumes_its_unfinished_runs(store):
     steps = 600  # each run lasts a few seconds: the second has a checkpoint (every 2 s) before it ends
-    sweep = spec(steps=steps, kind="sweep", preferences=[[0.9, 0.1], [0.5, 0.5], [0.1, 0.9]])
+    # A solver without a batched step: its sweep runs one run after another, each resumable from its checkpoint.
+    sweep = spec(steps=steps, kind="sweep", preferences=[[0.9, 0.1], [0.5, 0.5], [0.1, 0.9]], solver="moml")
     run_id = launcher.start(store, sweep, num_objectives=2)
     wait_for(lambda: len(store.children(run_id)) == 2 and store.last_checkpoint(store.children(run_id)[1]),
              "the second run's first checkpoint")
@@ -236,3 +237,43 @@ def test_a_sweep_whose_worker_died_resumes_its_unfinished_runs(store):
         result = store.load(child)
         assert result.status == "finished" and result.history["step"].tolist() == list(range(steps))
         assert result.preference == pytest.approx(r)
+
+
+def test_a_batched_sweep_streams_every_run_at_once_and_equals_the_library(store):
+    steps = 800
+    rows = [[0.9, 0.1], [0.5, 0.5], [0.2, 0.8]]
+    run_id = launcher.start(store, spec(steps=steps, kind="sweep", preferences=rows), num_objectives=2)
+    # While it runs, every run of the batch has iterates in the archive: the page's front moves as a whole.
+    wait_for(lambda: len(store.children(run_id)) == 3 and all(
+        0 < c["iterations"] < steps for c in store.children_states(run_id)), "every run streaming at once")
+    moving = store.children_states(run_id)
+    assert all(len(c["objectives"]) == 2 and c["status"] == "running" for c in moving)
+    assert wait_ended(store, run_id, timeout=120)["status"] == "finished"
+    expected = pa.sweep(pa.tasks.get("toy-quadratic"), "wc-mhgd", rows, steps=steps, device="cpu", metrics_every=5)
+    for child, want in zip(store.children(run_id), expected.results, strict=True):
+        got = store.load(child)
+        assert got.status == "finished" and got.history["step"].tolist() == list(range(steps))
+        assert np.array_equal(got.objectives, want.objectives) and torch.equal(got.x, want.x)
+
+
+def test_a_batched_sweep_whose_worker_died_runs_its_unfinished_runs_again(store):
+    steps = 20_000
+    sweep = spec(steps=steps, kind="sweep", preferences=[[0.9, 0.1], [0.1, 0.9]])
+    run_id = launcher.start(store, sweep, num_objectives=2)
+    wait_for(lambda: all(c["iterations"] > 50 for c in store.children_states(run_id) or [{"iterations": 0}]),
+             "the runs to step")
+    os.kill(store.state(run_id)["pid"], signal.SIGKILL)
+    wait_for(lambda: run_id in store.reap() or store.state(run_id)["status"] == "interrupted",
+             "the sweep to be found interrupted")
+    store.reap()
+    assert {c["status"] for c in store.children_states(run_id)} == {"interrupted"}
+    store.command(run_id, "run")
+    launcher.resume(store, run_id)
+    wait_for(lambda: all(c["status"] == "running" and c["iterations"] > 0 for c in store.children_states(run_id)),
+             "the resumed runs to step")
+    store.command(run_id, "stop")
+    assert wait_ended(store, run_id)["status"] == "stopped"
+    for child in store.children_states(run_id):
+        assert child["status"] == "stopped"
+        steps_kept = store.load(child["id"]).history["step"].tolist()
+        assert steps_kept == list(range(len(steps_kept)))  # afresh: no step twice, none missing

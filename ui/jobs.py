@@ -39,14 +39,8 @@ def parent_state(store: RunStore, key: str) -> dict[str, Any] | None:
 
 
 def children_states(store: RunStore, parent: int) -> list[dict[str, Any]]:
-    """The states of a parent's child runs, in the order the worker made them."""
-    states = []
-    for child in store.children(parent):
-        try:
-            states.append(store.state(child))
-        except KeyError:  # deleted between the two reads
-            continue
-    return states
+    """The states of a parent's child runs, in the order the worker made them (one read of the archive)."""
+    return store.children_states(parent)
 
 
 def shown_status(store: RunStore, state: dict[str, Any]) -> str:
@@ -60,8 +54,11 @@ def progress_bar(store: RunStore, state: dict[str, Any], children: list[dict[str
     """The parent's progress ("k / n runs"), and how far its current child is."""
     done = sum(1 for child in children if not is_live(child))
     text = f"**{done} / {total} {unit}** · {shown_status(store, state)}"
-    current = next((child for child in children if is_live(child)), None)
-    if current is not None and is_live(state):
+    running = [child for child in children if child["status"] == "running"]
+    if len(running) > 1 and is_live(state):  # a batched sweep: its runs step together
+        text += f" · {len(running)} runs stepping together at {min(float(c['progress']) for c in running):.0%}"
+    elif running and is_live(state):
+        current = running[0]
         text += f" · run #{current['id']} ({current['solver']}) at {float(current['progress']):.0%}"
     st.progress(min(1.0, max(0.0, float(state["progress"]))), text=text)
 
