@@ -54,6 +54,11 @@ class BatchedOracles:
         """g(x_b, y_b) per run (B,); not an oracle call in Definition 4.2's sense."""
         return self._lower(X, Y)
 
+    def upper_values(self, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+        """F(x_b, y_b) per run (B, S), without gradients; not an oracle call in Definition 4.2's sense."""
+        with torch.no_grad():
+            return self._upper(X, Y)
+
     def lower_grad_y(self, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
         """∇_y g(x_b, y_b) per run: (B, q)."""
         self.counts.ll_grad += 1

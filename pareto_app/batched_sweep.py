@@ -22,14 +22,17 @@ from .metrics import batched_point_metrics
 from .oracles import Oracles
 from .problem import Problem
 from .result import Iterate, Result
-from .solvers import wc_mhgd_batched as hgd
-from .solvers.wc_mhgd import HypergradientDescent
+from .solvers import wc_mhgd_batched, wc_penalty_batched
 from .termination import divergence_reason
 
-BATCHED = ("wc-mhgd", "mgda", "linear")
+# The batched step of each solver that has one: a module with start, step and restart
+# (`solvers/wc_mhgd_batched.py` documents them).
+ENGINES: dict[str, Any] = {"wc-mhgd": wc_mhgd_batched, "mgda": wc_mhgd_batched, "linear": wc_mhgd_batched,
+                           "wc-penalty": wc_penalty_batched}
+BATCHED = tuple(ENGINES)
 
 
-def batched_results(problem: Problem, algo: HypergradientDescent, options: dict[str, Any], preferences: np.ndarray,
+def batched_results(problem: Problem, algo: Any, options: dict[str, Any], preferences: np.ndarray,
                     *, steps: int, seed: int, metrics_every: int, divergence_factor: float,
                     progress: Callable[[int, int], None] | None = None,
                     on_step: Callable[[int, list[Iterate | None]], str | None] | None = None) -> list[Result]:
@@ -38,20 +41,16 @@ def batched_results(problem: Problem, algo: HypergradientDescent, options: dict[
     `on_step(k, iterates)` sees each step's iterate of every run (None for a run that has diverged),
     as a stream of B runs; a reason it returns stops every run there (status "stopped")."""
     B = len(preferences)
+    engine = ENGINES[algo.name]
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     init_oracles = Oracles(problem)
-    with torch.no_grad():
-        first = algo.init(problem, preferences[0], dict(options, steps=steps), init_oracles, generator)
-    resolved = {k: v for k, v in first.options.items() if k != "steps"}
-    config = hgd.config_of(algo, resolved, first.lipschitz, given_beta=options.get("beta"))
+    config, state, per_run_options = engine.start(algo, problem, options, preferences, steps, generator, init_oracles)
     oracles = BatchedOracles(problem)
     measure = BatchedOracles(problem)  # metrics cost oracle calls too, but not the solver's
     device = problem.device
     # float64 whatever the problem's dtype: the QP, β and the KKT multipliers read the preference exactly.
     R = torch.as_tensor(preferences, dtype=torch.float64, device=device)
-    betas = hgd.step_sizes(config, R.double()).cpu().numpy()
-    state = hgd.State(X=problem.x0.expand(B, -1).clone(), Y=problem.y0.expand(B, -1).clone(), V=None, lam=None)
     rows: list[list[dict[str, Any]]] = [[] for _ in range(B)]
     last: list[Iterate | None] = [None] * B
     failure: list[str] = [""] * B
@@ -64,9 +63,9 @@ def batched_results(problem: Problem, algo: HypergradientDescent, options: dict[
     for k in range(steps):
         record = k % metrics_every == 0 or k == steps - 1
         with torch.no_grad():
-            state, out = hgd.step(config, state, R, oracles)
+            state, out = engine.step(config, state, R, oracles)
             if record:
-                metrics = batched_point_metrics(measure, out.X, out.Y, R, out.weights)
+                metrics = batched_point_metrics(measure, out.X, out.Y, R, out.weights, out.multipliers)
             else:
                 nan = torch.full_like(out.direction_norm, float("nan"))
                 metrics = {"constraint_violation": measure.lower_grad_y(out.X, out.Y).norm(dim=1),
@@ -110,11 +109,7 @@ def batched_results(problem: Problem, algo: HypergradientDescent, options: dict[
         # A run that has diverged steps on from the start, harmlessly: its non-finite values would
         # otherwise reach the batch's QPs and metrics. Its rows are no longer recorded.
         if not alive.all():
-            dead = torch.as_tensor(~alive, device=device)
-            state = hgd.State(X=torch.where(dead[:, None], problem.x0, state.X),
-                              Y=torch.where(dead[:, None], problem.y0, state.Y),
-                              V=None if state.V is None else torch.where(dead[:, None, None], 0.0, state.V),
-                              lam=None if state.lam is None else torch.where(dead[:, None], 1.0 / R.shape[1], state.lam))
+            state = engine.restart(config, state, torch.as_tensor(~alive, device=device), problem, R)
     results = []
     for b in range(B):
         it = last[b]
@@ -125,7 +120,7 @@ def batched_results(problem: Problem, algo: HypergradientDescent, options: dict[
         status = "diverged" if failure[b] else "stopped" if stopped else "finished"
         results.append(Result.of_run(
             solver=algo.name, task=problem.name, task_params=problem.params,
-            options=dict(resolved, beta=float(betas[b])) if config.beta is None else dict(resolved),
+            options=per_run_options[b],
             seed=seed, steps=steps, device=str(device), history=pd.DataFrame(rows[b]), x=it.x, y=it.y,
             status=status, message=failure[b] or stopped,
             metadata={"oracle_calls": it.oracle_calls, "elapsed": it.elapsed, "batched": B,

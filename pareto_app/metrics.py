@@ -82,10 +82,12 @@ def point_metrics(oracles: Oracles, x: torch.Tensor, y: torch.Tensor, preference
 
 
 def batched_point_metrics(oracles: BatchedOracles, X: torch.Tensor, Y: torch.Tensor, R: torch.Tensor,
-                          W: torch.Tensor, cg_steps: int | None = None) -> dict[str, torch.Tensor]:
+                          W: torch.Tensor, multipliers: torch.Tensor | None = None,
+                          cg_steps: int | None = None) -> dict[str, torch.Tensor]:
     """`point_metrics` for B runs at once, on their device: each metric a (B,) tensor.
 
-    Rows X, Y are the runs' points, R their preferences and W their solvers' weights (B, S)."""
+    Rows X, Y are the runs' points, R their preferences and W their solvers' weights (B, S);
+    `multipliers` (B, S) overrides ω (WC-Penalty's own)."""
     values, gx, gy = oracles.upper(X, Y)
     h = oracles.lower_grad_y(X, Y)
     q = Y.shape[1]
@@ -109,6 +111,8 @@ def batched_point_metrics(oracles: BatchedOracles, X: torch.Tensor, Y: torch.Ten
     omega = torch.where(positive, weights / torch.where(positive, lam, 1.0), 0.0)
     total = omega.sum(dim=1, keepdim=True)
     omega = torch.where(total > 0, omega / torch.where(total > 0, total, 1.0), 1.0 / omega.shape[1])
+    if multipliers is not None:
+        omega = multipliers.double()
     grad_block = torch.einsum("bs,bsn->bn", omega * lam, P)
     hd = h.double()
     kkt = ((omega.sum(dim=1) - 1.0) ** 2 + (grad_block * grad_block).sum(dim=1) + (hd * hd).sum(dim=1)

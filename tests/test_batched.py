@@ -136,6 +136,21 @@ def test_each_row_of_a_batched_sweep_ends_where_its_sequential_run_ends(solver, 
     _assert_same_runs(batched, sequential)
 
 
+@pytest.mark.parametrize("task, S, options", [("toy-llgc", 2, {}), ("toy-llgc", 3, {}),
+                                              ("toy-llgc", 2, {"eta": 0.002, "u": 50.0, "v": 10.0})])
+def test_each_wc_penalty_row_ends_where_its_sequential_run_ends(task, S, options):
+    # η per run from the power iteration on ∇²P at its own θ_0, batched: each run's sequential η to rounding.
+    problem = pa.tasks.get(task, S=S)
+    preferences = np.random.default_rng(S).dirichlet(np.ones(S), 4)
+    preferences[0] = np.eye(S)[-1]
+    batched = pa.sweep(problem, "wc-penalty", preferences, steps=60, device="cpu", **options)
+    sequential = pa.sweep(problem, "wc-penalty", preferences, steps=60, device="cpu", batched=False, **options)
+    assert all(r.metadata.get("batched") == 4 for r in batched.results)
+    _assert_same_runs(batched, sequential)
+    assert [r.metadata["oracle_calls"] for r in batched.results] == [r.metadata["oracle_calls"]
+                                                                     for r in sequential.results]
+
+
 def test_a_batched_sweep_in_chunks_equals_one_chunk():
     problem = pa.tasks.get("toy-quadratic")
     preferences = np.random.default_rng(0).dirichlet(np.ones(2), 5)
@@ -205,7 +220,6 @@ HOST_READS = ("item", "tolist", "numpy", "cpu", "__bool__", "__float__", "__int_
 def test_a_batched_step_reads_nothing_on_the_host(monkeypatch, solver, options):
     """Issue 9: no `.item()`, `float()`, `.cpu()`, `.numpy()`, `.tolist()` or Python branch on a tensor's value
     inside a step. Counted on the CPU with the CPU-only shortcuts (`pareto_app.sync.may_read`) turned off."""
-    from pareto_app import sync
     from pareto_app.batched_oracles import BatchedOracles
     from pareto_app.solvers import wc_mhgd_batched as hgd
     from pareto_app.solvers.linear import SOLVER as LINEAR
@@ -217,8 +231,26 @@ def test_a_batched_step_reads_nothing_on_the_host(monkeypatch, solver, options):
     config = hgd.config_of(algo, {"alpha": 0.25, "D": 5, "N": 5, "hypergrad": "cg", "u": 10.0, **options}, 1.0, None)
     R = torch.tensor(np.random.default_rng(0).dirichlet(np.ones(3), 8))
     state = hgd.State(X=problem.x0.expand(8, -1).clone(), Y=problem.y0.expand(8, -1).clone(), V=None, lam=None)
-    oracles = BatchedOracles(problem)
-    hgd.step(config, state, R, oracles)  # vmap's first call traces: not what a step costs
+    _assert_steps_read_nothing_on_the_host(monkeypatch, hgd.step, config, state, R, BatchedOracles(problem))
+
+
+def test_a_batched_wc_penalty_step_reads_nothing_on_the_host(monkeypatch):
+    from pareto_app.batched_oracles import BatchedOracles
+    from pareto_app.solvers import wc_penalty_batched as pen
+    from pareto_app.solvers.wc_penalty import SOLVER
+
+    problem = pa.tasks.get("toy-llgc", S=3)
+    preferences = np.random.default_rng(0).dirichlet(np.ones(3), 8)
+    config, state, _ = pen.start(SOLVER, problem, {"eta": None, "u": None, "v": None}, preferences, 100,
+                                 torch.Generator().manual_seed(0), pa.oracles.Oracles(problem))
+    _assert_steps_read_nothing_on_the_host(monkeypatch, pen.step, config, state, torch.tensor(preferences),
+                                           BatchedOracles(problem))
+
+
+def _assert_steps_read_nothing_on_the_host(monkeypatch, step, config, state, R, oracles) -> None:
+    from pareto_app import sync
+
+    step(config, state, R, oracles)  # vmap's first call traces: not what a step costs
     monkeypatch.setattr(sync, "may_read", lambda t: False)
     reads = []
     for name in HOST_READS:
@@ -231,7 +263,7 @@ def test_a_batched_step_reads_nothing_on_the_host(monkeypatch, solver, options):
         monkeypatch.setattr(torch.Tensor, name, counted)
     with torch.no_grad():
         for _ in range(3):
-            state, out = hgd.step(config, state, R, oracles)
+            state, out = step(config, state, R, oracles)
     monkeypatch.undo()
     assert reads == [], f"host reads inside a batched step: {reads}"
     assert torch.isfinite(out.objectives).all()

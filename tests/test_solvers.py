@@ -130,14 +130,16 @@ def test_stochastic_wc_mhgd_ends_near_the_pareto_set(S, device):
 
 
 @pytest.mark.parametrize("device", cuda_params())
-@pytest.mark.parametrize("S,r", [(2, [0.5, 0.5]), (2, [0.7, 0.3]), (2, [0.2, 0.8]), (3, [0.5, 0.2, 0.3])])
-def test_wc_penalty_reaches_the_weighted_chebyshev_optimum(S, r, device):
+@pytest.mark.parametrize("S,preferences", [(2, [[0.5, 0.5], [0.7, 0.3], [0.2, 0.8]]), (3, [[0.5, 0.2, 0.3]])])
+def test_wc_penalty_reaches_the_weighted_chebyshev_optimum(S, preferences, device):
+    # The preferences of one S run as one batched sweep (each row is its pa.solve: tests/test_batched.py).
     problem = pa.tasks.get("toy-llgc", S=S)
-    rho_star, _, _ = wc_optimum(problem.data, np.array(r))
-    result = pa.solve(problem, "wc-penalty", r, steps=10_000, device=device, metrics_every=1000)
-    achieved = float(np.max(np.array(r) * result.objectives))
-    assert abs(achieved - rho_star) <= 0.02 * rho_star
-    assert result.history["constraint_violation"].iloc[-1] <= 1e-2
+    sweep = pa.sweep(problem, "wc-penalty", preferences, steps=10_000, device=device, metrics_every=1000)
+    for r, result in zip(preferences, sweep.results, strict=True):
+        rho_star, _, _ = wc_optimum(problem.data, np.array(r))
+        achieved = float(np.max(np.array(r) * result.objectives))
+        assert abs(achieved - rho_star) <= 0.02 * rho_star
+        assert result.history["constraint_violation"].iloc[-1] <= 1e-2
 
 
 @pytest.mark.parametrize("solver", ["wc-mhgd", "wc-mhgd-stochastic", "forum", "moml", "moco", "mgda", "linear"])

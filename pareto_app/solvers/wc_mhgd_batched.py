@@ -20,10 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..batched_oracles import BatchedOracles
 from ..hypergrad import batched_cg
+from ..oracles import Oracles
+from ..problem import Problem
 from ..qp_batched import min_norm_weights_batched, wc_weights_batched
 from ..stepsize import weighted_step
 from .wc_mhgd import HypergradientDescent
@@ -60,6 +63,7 @@ class Output:
     direction_norm: torch.Tensor  # (B,) ‖d‖²
     qp_gap: torch.Tensor  # (B,) the weighting QP's Frank-Wolfe certificate (0 for fixed weights)
     finite_weighting: torch.Tensor  # (B,) False where the QP's input was non-finite: that run has diverged
+    multipliers: torch.Tensor | None = None  # (B, S) the KKT multipliers ω, where the solver has its own
 
 
 def config_of(solver: HypergradientDescent, options: dict[str, Any], lipschitz: float,
@@ -78,6 +82,32 @@ def step_sizes(config: Config, R: torch.Tensor) -> torch.Tensor:
     if config.rule == "min-norm":
         return torch.full(R.shape[:1], weighted_step(config.lipschitz, 1.0), dtype=R.dtype, device=R.device)
     return 1.0 / (R.amax(dim=1) * max(config.lipschitz, 1e-300))
+
+
+def start(algo: HypergradientDescent, problem: Problem, options: dict[str, Any], preferences: np.ndarray,
+          steps: int, generator: torch.Generator, oracles: Oracles) -> tuple[Config, State, list[dict[str, Any]]]:
+    """(config, the state at the start, each run's resolved options): the sequential init, run once.
+
+    The problem's start is the same for every run, so the estimates (α, D, N, L̂_φ) are too; β
+    follows each run's preference as in its sequential run."""
+    with torch.no_grad():
+        first = algo.init(problem, preferences[0], dict(options, steps=steps), oracles, generator)
+    resolved = {k: v for k, v in first.options.items() if k != "steps"}
+    config = config_of(algo, resolved, first.lipschitz, given_beta=options.get("beta"))
+    R = torch.as_tensor(preferences, dtype=torch.float64, device=problem.device)
+    betas = step_sizes(config, R).cpu().numpy()
+    B = len(preferences)
+    state = State(X=problem.x0.expand(B, -1).clone(), Y=problem.y0.expand(B, -1).clone(), V=None, lam=None)
+    per_run = [dict(resolved, beta=float(b)) if config.beta is None else dict(resolved) for b in betas]
+    return config, state, per_run
+
+
+def restart(config: Config, state: State, dead: torch.Tensor, problem: Problem, R: torch.Tensor) -> State:
+    """The runs marked `dead` (diverged) step on from the start, harmlessly, so that no non-finite
+    value of theirs reaches the batch's QPs and metrics."""
+    return State(X=torch.where(dead[:, None], problem.x0, state.X), Y=torch.where(dead[:, None], problem.y0, state.Y),
+                 V=None if state.V is None else torch.where(dead[:, None, None], 0.0, state.V),
+                 lam=None if state.lam is None else torch.where(dead[:, None], 1.0 / R.shape[1], state.lam))
 
 
 def step(config: Config, state: State, R: torch.Tensor, oracles: BatchedOracles) -> tuple[State, Output]:
