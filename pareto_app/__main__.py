@@ -113,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     p_bench.add_argument("--B", type=int, default=None, help="bench sweep: preferences in the batch (64)")
     p_bench.add_argument("--bench-device", dest="bench_device", default=None, choices=("cpu", "cuda"),
                          help="bench sweep: the device of both the batched and the sequential sweep")
+    p_bench.add_argument("--solver", default=None, help="bench sweep: the batched solver (wc-mhgd; mgda, linear, "
+                                                         "wc-penalty)")
     p_bench.add_argument("--param", action="append", default=None,
                          help="bench sweep: task parameter name=value (repeatable), e.g. model=mlp")
     p_bench.add_argument("--data", default=None, help="bench sweep: a data set file for the data tasks (make-data "
@@ -166,11 +168,14 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError("--steps is an option of `bench app` and `bench sweep` only")
             if args.what != "app" and args.tabs is not None:
                 raise ValueError("--tabs is an option of `bench app` only")
-            if args.what != "sweep" and (args.task, args.B, args.bench_device, args.param, args.data) != (None,) * 5:
-                raise ValueError("--task, --B, --bench-device, --param and --data are options of `bench sweep` only")
+            sweep_flags = (args.task, args.B, args.bench_device, args.param, args.data, args.solver)
+            if args.what != "sweep" and sweep_flags != (None,) * len(sweep_flags):
+                raise ValueError("--task, --B, --bench-device, --param, --data and --solver are options of "
+                                 "`bench sweep` only")
             if args.what == "app":
                 return _bench_app(args.tabs, args.steps)
             if args.what == "sweep":
+                from .batched_sweep import BATCHED
                 from .bench_sweep import run_sweep_bench
 
                 B = whole_number("--B", 64 if args.B is None else args.B, 1, "preferences in the batch")
@@ -179,7 +184,12 @@ def main(argv: list[str] | None = None) -> int:
                 params = _pairs(args.param or [], "--param")
                 if args.data is not None:
                     params["data"] = args.data
-                rows = run_sweep_bench(names, device=args.bench_device or "cpu", B=B, steps=steps, params=params)
+                solver = args.solver or "wc-mhgd"
+                if solver not in BATCHED:
+                    raise ValueError(f"--solver {solver}: accepted: {', '.join(BATCHED)} (the solvers with a "
+                                     f"batched step)")
+                rows = run_sweep_bench(names, device=args.bench_device or "cpu", B=B, steps=steps, params=params,
+                                       solver=solver)
                 print_rows("batched sweep vs the same preferences one after another (speedup = sequential / "
                            "batched)", rows)
                 return 0

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -370,8 +371,25 @@ def sweep(problem: Problem, solver: str = "wc-mhgd", preferences: np.ndarray | S
             if progress is not None:
                 progress(c * total + done, len(chunks) * total)
 
-        results += sweep_chunk(problem, solver, chunk, batched=True, progress=chunk_progress, **run_args)
+        results += _within_memory(lambda rows, cp=chunk_progress: sweep_chunk(
+            problem, solver, rows, batched=True, progress=cp, **run_args), chunk)
     return Sweep(results=results, preferences=P)
+
+
+def _within_memory(run_rows: Callable[[np.ndarray], list[Result]], rows: np.ndarray) -> list[Result]:
+    """`run_rows(rows)`, halving the batch while it does not fit in the device's memory (issue 9: a sweep
+    too large for the device is chunked, not crashed). Each half is a batched run of its own."""
+    try:
+        return run_rows(rows)
+    except (torch.OutOfMemoryError, RuntimeError) as err:
+        if not (isinstance(err, torch.OutOfMemoryError) or "can't allocate memory" in str(err)) or len(rows) == 1:
+            raise
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    half = (len(rows) + 1) // 2
+    warnings.warn(f"a batch of {len(rows)} runs does not fit in the device's memory: running it as batches of "
+                  f"{half} (set batch_size={half} or lower to start there)", stacklevel=3)
+    return _within_memory(run_rows, rows[:half]) + _within_memory(run_rows, rows[half:])
 
 
 def sweep_chunk(problem: Problem, solver: str, rows: np.ndarray, *, batched: bool, steps: int, seed: int, device: str,

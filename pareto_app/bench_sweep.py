@@ -39,7 +39,7 @@ def run_sweep_bench(task_names: list[str], device: str = "cpu", B: int = 64, ste
         started = time.perf_counter()
         sweep(problem, solver, preferences, steps=steps, device=device, batch_size=B)
         batched = time.perf_counter() - started
-        rows.append({"task": name, "device": device, "B": B, "steps": steps, "sequential_s": per_run * B,
+        rows.append({"task": name, "solver": solver, "device": device, "B": B, "steps": steps, "sequential_s": per_run * B,
                      "batched_s": batched, "speedup": per_run * B / batched})
     sys.stderr.write("\r" + " " * 70 + "\r")
     return rows

@@ -285,3 +285,28 @@ def test_the_batched_qp_and_step_never_wait_for_the_host_on_a_gpu():
     on_gpu = pa.sweep(problem, "wc-mhgd", preferences, steps=60, device="cuda")
     on_cpu = pa.sweep(problem, "wc-mhgd", preferences, steps=60, device="cpu")
     _assert_same_runs(on_gpu, on_cpu, tol=1e-6)
+
+
+def test_a_batch_too_large_for_the_device_memory_is_halved_not_crashed(monkeypatch):
+    import pareto_app.api as api
+
+    problem = pa.tasks.get("toy-quadratic")
+    preferences = np.random.default_rng(0).dirichlet(np.ones(2), 5)
+    real = api.sweep_chunk
+    sizes = []
+
+    def small_device(problem, solver, rows, **kwargs):
+        sizes.append(len(rows))
+        if len(rows) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1 TiB")
+        return real(problem, solver, rows, **kwargs)
+
+    monkeypatch.setattr(api, "sweep_chunk", small_device)
+    with pytest.warns(UserWarning, match="runs does not fit in the device.s memory"):
+        halved = pa.sweep(problem, "wc-mhgd", preferences, steps=20, device="cpu")
+    assert sizes == [5, 3, 2, 1, 2] and len(halved.results) == 5
+    monkeypatch.setattr(api, "sweep_chunk", real)
+    _assert_same_runs(halved, pa.sweep(problem, "wc-mhgd", preferences, steps=20, device="cpu", batched=False))
+    monkeypatch.setattr(api, "sweep_chunk", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("shape mismatch")))
+    with pytest.raises(RuntimeError, match="shape mismatch"):  # other errors are not taken for memory
+        pa.sweep(problem, "wc-mhgd", preferences, steps=2, device="cpu")

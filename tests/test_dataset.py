@@ -181,3 +181,7 @@ def test_make_data_writes_a_set_that_bench_sweep_runs_on(tmp_path: Path, capsys:
     assert "speedup" in capsys.readouterr().out
     assert main(["make-data", str(tmp_path / "x.csv")]) == 2
     assert main(["bench", "qp", "--data", str(out)]) == 2
+    capsys.readouterr()
+    assert main(["bench", "sweep", "--task", "toy-llgc", "--solver", "wc-penalty", "--B", "2", "--steps", "2"]) == 0
+    assert "wc-penalty" in capsys.readouterr().out
+    assert main(["bench", "sweep", "--solver", "forum"]) == 2
