@@ -206,7 +206,7 @@ def run_live(store: RunStore, run_id: int, spec: RunSpec, problem: Any, *, resum
     except Diverged as err:
         status, message = "diverged", str(err)
     except Exception as err:  # noqa: BLE001 - the page shows why; the rows so far are kept
-        status, message = "failed", str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}"
+        status, message = "failed", _why(err)
     writer.flush(checkpoint=status == "stopped")  # the status changes with the payload, in finish()
     result = None
     if writer.last is not None:
@@ -267,14 +267,14 @@ def run_sweep_on_ray(store: RunStore, run_id: int, spec: RunSpec, problem: Any) 
     """
     from .ray_sweep import ray_sweep
 
-    rows, made, todo = _sweep_children(store, run_id, spec, problem, "Ray")
+    rows, made, todo, P = _sweep_children(store, run_id, spec, problem, "Ray")
     writer = LiveWriter(store, run_id, spec)
     control = ArchiveControl(store, run_id, spec.idle_limit, writer)
     where = spec.address or "a local Ray instance"
     done = len(rows) - len(todo)
     writer.progress = done / max(len(rows), 1)
     store.append(run_id, [], [], status="running", progress=writer.progress, pid=os.getpid(),
-                 message=f"connecting to {where}")
+                 message=f"runs on {where}")
 
     def archive_chunk(first: int, results: list[Any]) -> None:
         nonlocal done
@@ -291,13 +291,10 @@ def run_sweep_on_ray(store: RunStore, run_id: int, spec: RunSpec, problem: Any) 
         writer.beat()
         return control.stopped
 
-    # Normalised as pa.sweep normalises its rows: the runs are then the library's, bit for bit.
-    P = np.array([normalize_preference(rows[i], problem.num_objectives) for i in todo]).reshape(len(todo), -1)
     batched = spec.solver in BATCHED
     try:
         if len(todo):
-            store.append(run_id, [], [], status="running", progress=writer.progress, message="")
-            ray_sweep(problem, spec.solver, P, chunk_size=64 if batched else 1, address=spec.address, progress=None,
+            ray_sweep(problem, spec.solver, P, chunk_size=SWEEP_BATCH if batched else 1, address=spec.address, progress=None,
                       run_args=dict(batched=batched, steps=spec.steps or 1, seed=spec.seed, device=spec.device,
                                     metrics_every=spec.metrics_every, divergence_factor=spec.divergence_factor,
                                     **spec.options), on_chunk=archive_chunk, tick=tick)
@@ -316,10 +313,9 @@ def run_sweep_batched(store: RunStore, run_id: int, spec: RunSpec, problem: Any)
     shows the whole front moving. Pause and Cancel act on all the runs of the batch at the next step.
     Run again (resumed), it skips the children that finished and starts the others afresh.
     """
-    rows, made, todo = _sweep_children(store, run_id, spec, problem, "batched")
+    rows, made, todo, P = _sweep_children(store, run_id, spec, problem, "batched")
     writer = LiveWriter(store, run_id, spec)
     control = ArchiveControl(store, run_id, spec.idle_limit, writer)
-    P = np.array([normalize_preference(rows[i], problem.num_objectives) for i in todo]).reshape(len(todo), -1)
     done = len(rows) - len(todo)
     try:
         prepared = prepare(problem, spec.solver, P[0] if len(P) else None, spec.device, spec.options)
@@ -357,8 +353,9 @@ def run_sweep_batched(store: RunStore, run_id: int, spec: RunSpec, problem: Any)
 
 
 def _sweep_children(store: RunStore, run_id: int, spec: RunSpec, problem: Any, how: str
-                    ) -> tuple[list[list[float]], list[int], list[int]]:
-    """(rows, child ids, indices of the rows still to run): every child of the sweep made at once, queued."""
+                    ) -> tuple[list[list[float]], list[int], list[int], np.ndarray]:
+    """(rows, child ids, indices of the rows still to run, their normalised preferences): every child of
+    the sweep made at once, queued."""
     rows = [list(r) for r in spec.preferences or []]
     made = store.children(run_id)
     for i in range(len(made), len(rows)):
@@ -370,7 +367,9 @@ def _sweep_children(store: RunStore, run_id: int, spec: RunSpec, problem: Any, h
         store.rewind(made[i], -1)  # a resumed sweep runs its unfinished runs afresh
         # The worker's pid: while it lives, its queued runs are not "interrupted".
         store.append(made[i], [], [], status="queued", progress=0.0, pid=os.getpid(), message="")
-    return rows, made, todo
+    # Normalised as pa.sweep normalises its rows: the runs are then the library's, bit for bit.
+    P = np.array([normalize_preference(rows[i], problem.num_objectives) for i in todo]).reshape(len(todo), -1)
+    return rows, made, todo, P
 
 
 def _end_sweep(store: RunStore, run_id: int, made: list[int], status: str, message: str) -> str:
@@ -383,8 +382,9 @@ def _end_sweep(store: RunStore, run_id: int, made: list[int], status: str, messa
     return status
 
 
-def _why(err: Exception) -> str:
-    return str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}"
+def _why(err: Exception, expected: tuple[type[Exception], ...] = (ValueError,)) -> str:
+    """A failure as the page shows it: an `expected` error's message as it is, anything else with its type."""
+    return str(err) if isinstance(err, expected) else f"{type(err).__name__}: {err}"
 
 
 def execute(db: str | Path, run_id: int, resume: bool = False) -> str:
@@ -399,8 +399,7 @@ def execute(db: str | Path, run_id: int, resume: bool = False) -> str:
             return run_group(store, run_id, spec, problem)
         return run_live(store, run_id, spec, problem, resume=resume)
     except Exception as err:  # noqa: BLE001 - a worker that cannot run says why in its run's row
-        message = str(err) if isinstance(err, (ValueError, KeyError)) else f"{type(err).__name__}: {err}"
-        store.finish(run_id, None, "failed", message)
+        store.finish(run_id, None, "failed", _why(err, (ValueError, KeyError)))
         return "failed"
 
 

@@ -32,6 +32,14 @@ DEFAULT_T = 10_000  # the horizon assumed for the defaults of an open-ended run
 PENALTY_SCALE = 5.0  # c in u = v = c T^{1/4}: small enough that T = 10^4 steps converge
 
 
+def penalties(options: dict[str, Any], steps: int | None) -> tuple[int, float, float]:
+    """(T, u, v): the horizon and the penalties, u = v = c T^{1/4} unless given."""
+    T = steps or DEFAULT_T
+    u = options["u"] if options.get("u") is not None else PENALTY_SCALE * T**0.25
+    v = options["v"] if options.get("v") is not None else PENALTY_SCALE * T**0.25
+    return T, u, v
+
+
 @dataclass
 class State:
     rho: torch.Tensor  # scalar
@@ -70,9 +78,7 @@ class WCPenalty:
 
     def init(self, problem: Problem, preference: np.ndarray, options: dict[str, Any], oracles: Oracles,
              generator: torch.Generator) -> State:
-        T = options.get("steps") or DEFAULT_T
-        u = options["u"] if options["u"] is not None else PENALTY_SCALE * T**0.25
-        v = options["v"] if options["v"] is not None else PENALTY_SCALE * T**0.25
+        T, u, v = penalties(options, options.get("steps"))
         x, y = problem.x0.clone(), problem.y0.clone()
         lam = torch.as_tensor(preference, dtype=x.dtype, device=x.device)
         f = oracles.upper_values(x, y)

@@ -24,7 +24,7 @@ from ..batched_oracles import BatchedOracles
 from ..oracles import Oracles
 from ..problem import Problem
 from .wc_mhgd_batched import Output
-from .wc_penalty import DEFAULT_T, PENALTY_SCALE, WCPenalty
+from .wc_penalty import WCPenalty, penalties
 
 POWER_ITERATIONS = 30  # as the sequential `WCPenalty._curvature`
 
@@ -46,22 +46,20 @@ class State:
 
 def penalty_gradients(o: BatchedOracles, rho: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, delta: torch.Tensor,
                       lam: torch.Tensor, u: float, v: float) -> tuple[torch.Tensor, ...]:
-    """(∇_ρ P, ∇_X P, ∇_Y P, ∇_δ P, F, ω) of every run."""
+    """(∇_ρ P, ∇_X P, ∇_Y P, ∇_δ P = ω, F) of every run."""
     f, gx, gy = o.upper(X, Y)  # (B, S), (B, S, p), (B, S, q)
     h = o.lower_grad_y(X, Y)
     jx, jy = o.at(X, Y).jvp_and_hvp(h[:, None, :])  # J_hᵀ h = (∇²_xy g h, ∇²_yy g h)
     omega = v * (lam * f + delta - rho[:, None])
     coeff = omega * lam
     return (1.0 - omega.sum(dim=1), u * jx[:, 0] + torch.einsum("bs,bsp->bp", coeff, gx),
-            u * jy[:, 0] + torch.einsum("bs,bsq->bq", coeff, gy), omega, f, omega)
+            u * jy[:, 0] + torch.einsum("bs,bsq->bq", coeff, gy), omega, f)
 
 
 def start(algo: WCPenalty, problem: Problem, options: dict[str, Any], preferences: np.ndarray, steps: int,
           generator: torch.Generator, oracles: Oracles) -> tuple[Config, State, list[dict[str, Any]]]:
     """(config, the state at the start, each run's resolved options), as each run's sequential init."""
-    T = steps or DEFAULT_T
-    u = options["u"] if options.get("u") is not None else PENALTY_SCALE * T**0.25
-    v = options["v"] if options.get("v") is not None else PENALTY_SCALE * T**0.25
+    T, u, v = penalties(options, steps)
     B, x0, y0 = len(preferences), problem.x0, problem.y0
     lam = torch.as_tensor(preferences, dtype=x0.dtype, device=x0.device)
     X, Y = x0.expand(B, -1).clone(), y0.expand(B, -1).clone()
@@ -88,7 +86,7 @@ def _curvature(o: BatchedOracles, rho: torch.Tensor, X: torch.Tensor, Y: torch.T
 
     def grad_at(theta: torch.Tensor) -> torch.Tensor:
         r, xx, yy, dd = theta[:, 0], theta[:, 1:1 + p], theta[:, 1 + p:1 + p + q], theta[:, 1 + p + q:]
-        gr, gx, gy, gd, _, _ = penalty_gradients(o, r, xx, yy, dd, lam, u, v)
+        gr, gx, gy, gd, _ = penalty_gradients(o, r, xx, yy, dd, lam, u, v)
         return torch.cat([gr[:, None], gx, gy, gd], dim=1)
 
     theta0 = torch.cat([rho[:, None], X, Y, delta], dim=1)
@@ -116,8 +114,9 @@ def restart(config: Config, state: State, dead: torch.Tensor, problem: Problem, 
 
 def step(config: Config, state: State, R: torch.Tensor, oracles: BatchedOracles) -> tuple[State, Output]:
     lam = R.to(state.X.dtype)
-    g_rho, g_x, g_y, g_delta, f, omega = penalty_gradients(oracles, state.rho, state.X, state.Y, state.delta, lam,
-                                                           config.u, config.v)
+    g_rho, g_x, g_y, omega, f = penalty_gradients(oracles, state.rho, state.X, state.Y, state.delta, lam, config.u,
+                                                  config.v)
+    g_delta = omega
     eta = config.eta
     # Line 4: θ_{t+1} = P_C(θ_t − η ∇P(θ_t)).
     new = State(rho=state.rho - eta * g_rho, X=state.X - eta[:, None] * g_x, Y=state.Y - eta[:, None] * g_y,
