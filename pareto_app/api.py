@@ -58,7 +58,7 @@ def prepare(problem: Problem, solver: str, preference: Sequence[float] | None, d
     if algo.needs_strong_convexity and not problem.strongly_convex:
         raise ValueError(
             f"solver {solver!r} needs a strongly convex lower level (its hypergradients are undefined otherwise); "
-            f"{problem.name!r} is declared merely convex: use 'wc-penalty'"
+            f"{problem.name!r} is declared merely convex: use 'wc-penalty' or 'wc-al'"
         )
     opts = solvers.check_options(algo, options)
     r = normalize_preference(preference, problem.num_objectives)
@@ -194,7 +194,7 @@ class Run:
                 step=k, x=out.x, y=out.y, objectives=f, weights=out.weights, preference=r.copy(),
                 constraint_violation=violation, stationarity=stationarity, kkt_residual=kkt,
                 direction_norm=out.direction_norm, oracle_calls=oracles.counts.as_dict(),
-                elapsed=time.perf_counter() - start, preference_changed=changed,
+                elapsed=time.perf_counter() - start, preference_changed=changed, schedule=out.schedule,
             )
             self._state, self._next, self._r, self._elapsed, self._seen = state, k + 1, r, last.elapsed, seen
             yield last

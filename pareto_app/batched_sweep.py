@@ -22,13 +22,13 @@ from .metrics import batched_point_metrics
 from .oracles import Oracles
 from .problem import Problem
 from .result import Iterate, Result
-from .solvers import wc_mhgd_batched, wc_penalty_batched
+from .solvers import wc_lagrangian, wc_mhgd_batched
 from .termination import divergence_reason
 
 # The batched step of each solver that has one: a module with start, step and restart
 # (`solvers/wc_mhgd_batched.py` documents them).
 ENGINES: dict[str, Any] = {"wc-mhgd": wc_mhgd_batched, "mgda": wc_mhgd_batched, "linear": wc_mhgd_batched,
-                           "wc-penalty": wc_penalty_batched}
+                           "wc-penalty": wc_lagrangian, "wc-al": wc_lagrangian}
 BATCHED = tuple(ENGINES)
 
 
@@ -77,6 +77,8 @@ def batched_results(problem: Problem, algo: Any, options: dict[str, Any], prefer
                                                          metrics["kkt_residual"]))
         finite_points = (torch.isfinite(out.X).all(dim=1) & torch.isfinite(out.Y).all(dim=1)).cpu().numpy()
         finite_weighting = out.finite_weighting.cpu().numpy()
+        schedule = {} if out.schedule is None else {
+            name: values.detach().double().cpu().numpy() for name, values in out.schedule.items()}
         # The QP's certificate, read with the rest: on the CPU an uncertified instance was already solved
         # exactly; on a GPU the run's worst gap is reported with its result.
         worst_gap = np.maximum(worst_gap, out.qp_gap.double().cpu().numpy())
@@ -97,7 +99,8 @@ def batched_results(problem: Problem, algo: Any, options: dict[str, Any], prefer
             it = Iterate(step=k, x=out.X[b], y=out.Y[b], objectives=f[b], weights=weights[b],
                          preference=preferences[b].copy(), constraint_violation=float(violation[b]),
                          stationarity=float(stationarity[b]), kkt_residual=float(kkt[b]),
-                         direction_norm=float(norms[b]), oracle_calls=dict(counts), elapsed=elapsed)
+                         direction_norm=float(norms[b]), oracle_calls=dict(counts), elapsed=elapsed,
+                         schedule={name: float(values[b]) for name, values in schedule.items()} or None)
             rows[b].append(it.row())
             last[b] = current[b] = it
         if progress is not None:

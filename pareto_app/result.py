@@ -40,6 +40,7 @@ class Iterate:
     oracle_calls: dict[str, int]
     elapsed: float
     preference_changed: bool = False
+    schedule: dict[str, float] | None = None  # what an adaptive solver set this step (penalty_u, step_size, ...)
 
     def row(self) -> dict[str, Any]:
         """A flat record for the history table."""
@@ -56,6 +57,8 @@ class Iterate:
             oracle_total=sum(self.oracle_calls.values()),
             **{f"oracle_{k}": v for k, v in self.oracle_calls.items()},
         )
+        if self.schedule:
+            rec.update(self.schedule)
         return rec
 
 

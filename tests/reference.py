@@ -86,3 +86,43 @@ def check_sampled_gradients(problem, coords: int, rel_xy: float | None) -> None:
         assert gx.numpy() == pytest.approx(fd_x.numpy(), rel=rel_xy, abs=1e-8)
         assert gy[picked].numpy() == pytest.approx(fd_y.numpy(), rel=rel_xy, abs=1e-8)
         assert (directions @ gy).numpy() == pytest.approx(fd_d.numpy(), rel=1e-7, abs=1e-8)
+
+
+def random_llgc(S: int, p: int, q: int, flat: int, seed: int, scale: float = 1.0):
+    """A random LLGC instance built here, not by a task: (Problem, exact WC optimum ρ*(λ) by cvxpy).
+
+        g(x, y)   = ½ ‖A (y − C x − d)‖²,          A ∈ R^{(q−flat)×q}: `flat` directions of y are free,
+                                                    the others with curvatures in [0.5, 2]
+        f_s(x, y) = scale · ½ ‖M_s (z − z_s)‖²,     z = (x, y), M_s random, z_s random targets
+    """
+    import pareto_app as pa
+
+    rng = np.random.default_rng(seed)
+    # The lower level's non-flat curvatures lie in [0.5, 2] (as a trained model's would, after scaling).
+    V = np.linalg.qr(rng.normal(size=(q, q)))[0][:, :q - flat]
+    A = np.diag(rng.uniform(0.7, 1.4, q - flat)) @ V.T
+    C, d = rng.normal(size=(q, p)) / np.sqrt(p), rng.normal(size=q)
+    M = 0.3 * rng.normal(size=(S, p + q, p + q)) / np.sqrt(p + q) + np.eye(p + q)
+    targets = rng.normal(size=(S, p + q))
+    At, Ct, dt, Mt, Tt = (torch.tensor(a) for a in (A, C, d, M, targets))
+
+    def lower(x, y):
+        r = At @ (y - Ct @ x - dt)
+        return 0.5 * r @ r
+
+    def upper_s(s):
+        return lambda x, y: scale * 0.5 * (Mt[s] @ (torch.cat([x, y]) - Tt[s])).pow(2).sum()
+
+    problem = pa.Problem(upper=[upper_s(s) for s in range(S)], lower=lower, x0=torch.zeros(p, dtype=torch.float64),
+                         y0=torch.zeros(q, dtype=torch.float64), strongly_convex=False, name="random-llgc")
+
+    def wc_optimum(preference) -> float:
+        z, rho = cp.Variable(p + q), cp.Variable()
+        x, y = z[:p], z[p:]
+        cons = [A.T @ A @ (y - C @ x - d) == 0]
+        cons += [lam * scale * 0.5 * cp.sum_squares(M[s] @ (z - targets[s])) <= rho
+                 for s, lam in enumerate(np.asarray(preference, dtype=float))]
+        cp.Problem(cp.Minimize(rho), cons).solve(solver=cp.CLARABEL)
+        return float(rho.value)
+
+    return problem, wc_optimum

@@ -234,17 +234,19 @@ def test_a_batched_step_reads_nothing_on_the_host(monkeypatch, solver, options):
     _assert_steps_read_nothing_on_the_host(monkeypatch, hgd.step, config, state, R, BatchedOracles(problem))
 
 
-def test_a_batched_wc_penalty_step_reads_nothing_on_the_host(monkeypatch):
+@pytest.mark.parametrize("solver", ["wc-penalty", "wc-al"])
+def test_a_batched_wc_penalty_or_al_step_reads_nothing_on_the_host(monkeypatch, solver):
     from pareto_app.batched_oracles import BatchedOracles
-    from pareto_app.solvers import wc_penalty_batched as pen
-    from pareto_app.solvers.wc_penalty import SOLVER
+    from pareto_app.solvers import wc_lagrangian
 
     problem = pa.tasks.get("toy-llgc", S=3)
     preferences = np.random.default_rng(0).dirichlet(np.ones(3), 8)
-    config, state, _ = pen.start(SOLVER, problem, {"eta": None, "u": None, "v": None}, preferences, 100,
-                                 torch.Generator().manual_seed(0), pa.oracles.Oracles(problem))
-    _assert_steps_read_nothing_on_the_host(monkeypatch, pen.step, config, state, torch.tensor(preferences),
-                                           BatchedOracles(problem))
+    algo = pa.solvers.get(solver)
+    options = pa.solvers.check_options(algo, {})
+    config, state, _ = wc_lagrangian.start(algo, problem, options, preferences, 100,
+                                           torch.Generator().manual_seed(0), pa.oracles.Oracles(problem))
+    _assert_steps_read_nothing_on_the_host(monkeypatch, wc_lagrangian.step, config, state,
+                                           torch.tensor(preferences), BatchedOracles(problem))
 
 
 def _assert_steps_read_nothing_on_the_host(monkeypatch, step, config, state, R, oracles) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from . import forum, linear, mgda, moco, moml, wc_mhgd, wc_mhgd_stochastic, wc_penalty
+from . import forum, linear, mgda, moco, moml, wc_al, wc_mhgd, wc_mhgd_stochastic, wc_penalty
 from .base import Option, Solver, StepOutput, check_options
 
 _SOLVERS: dict[str, Solver] = {
     m.SOLVER.name: m.SOLVER
-    for m in (wc_mhgd, wc_mhgd_stochastic, wc_penalty, forum, moml, moco, mgda, linear)
+    for m in (wc_mhgd, wc_mhgd_stochastic, wc_penalty, wc_al, forum, moml, moco, mgda, linear)
 }
 
 

@@ -73,6 +73,7 @@ class StepOutput:
     weights: np.ndarray  # the solver's weights on ∇f_s this step, summing to 1
     direction_norm: float  # ‖d_k‖², the squared norm of the update direction
     multipliers: np.ndarray | None = None  # the solver's own KKT multipliers ω, if it has them
+    schedule: dict[str, float] | None = None  # what an adaptive solver set this step (penalty_u, step_size, ...)
 
 
 class Solver(Protocol):

@@ -64,6 +64,7 @@ class Output:
     qp_gap: torch.Tensor  # (B,) the weighting QP's Frank-Wolfe certificate (0 for fixed weights)
     finite_weighting: torch.Tensor  # (B,) False where the QP's input was non-finite: that run has diverged
     multipliers: torch.Tensor | None = None  # (B, S) the KKT multipliers ω, where the solver has its own
+    schedule: dict[str, torch.Tensor] | None = None  # (B,) each: what an adaptive solver set this step (step size, ...)
 
 
 def config_of(solver: HypergradientDescent, options: dict[str, Any], lipschitz: float,
