@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from . import cost_scaling, hyper_cleaning_table, preference_study, rates
+from . import cost_scaling, hyper_cleaning_table, penalty_vs_al, preference_study, rates
 
 REPRODUCTIONS: dict[str, Callable[..., Path]] = {
     "hyper-cleaning-table": hyper_cleaning_table.run,
     "preference-study": preference_study.run,
     "cost-scaling": cost_scaling.run,
     "rates": rates.run,
+    "ecmo-penalty-vs-al": penalty_vs_al.run,
 }
 
 
