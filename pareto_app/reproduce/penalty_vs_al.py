@@ -30,8 +30,8 @@ RUNS = {"wc-penalty (theorem)": ("wc-penalty", {"schedule": "theorem"}),
 
 def run(*, quick: bool = False, out: str | Path = "reports") -> Path:
     report = Report("ecmo-penalty-vs-al", "WC-Penalty vs WC-AL at equal oracle budget (ecmo WC problem)", out, quick)
-    budgets = [50, 100, 200] if quick else [250, 500, 1000, 2000, 4000, 8000]
-    instances = INSTANCES[:2] if quick else INSTANCES
+    budgets = [50, 100, 200] if quick else [250, 500, 1000, 2000, 4000]
+    instances = INSTANCES[:2] if quick else INSTANCES[:3]
     steps = budgets[-1]
     rows = []
     for S, p, q, flat, seed in instances:
