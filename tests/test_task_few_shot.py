@@ -124,8 +124,12 @@ def test_wc_mhgd_improves_every_query_loss(uniform_run):
 
 def test_evaluate_reports_held_out_accuracy(default, uniform_run):
     metrics = default.evaluate(uniform_run.x, uniform_run.y)
-    assert set(metrics) == {f"acc_{s}" for s in range(1, 6)} | {"acc_mean"}
-    assert all(0.0 <= v <= 1.0 for v in metrics.values())
+    assert set(metrics) == ({f"acc_{s}" for s in range(1, 6)} | {"acc_mean"}
+                            | {f"held_out_loss_{s}" for s in range(1, 6)})
+    assert all(0.0 <= v <= 1.0 for k, v in metrics.items() if k.startswith("acc"))
+    # The held-out loss is the objective's loss on other images: close to, but not, the query loss.
+    held_out = np.array([metrics[f"held_out_loss_{s}"] for s in range(1, 6)])
+    assert np.all(held_out > 0) and np.all(np.abs(held_out - uniform_run.objectives) < 1.0)
     start = default.evaluate(default.x0, solve_lower(default, default.x0))
     assert metrics["acc_mean"] > 0.85
     assert metrics["acc_mean"] > start["acc_mean"] + 0.03, f"{start} -> {metrics}"
@@ -148,4 +152,5 @@ def test_builds_on_the_device(device):
     assert problem.objectives(problem.x0, problem.y0).device.type == device
     result = pa.solve(problem, "wc-mhgd", [0.5, 0.5], steps=2, device=device, metrics_every=1000)
     assert np.isfinite(result.objectives).all()
-    assert set(problem.evaluate(result.x, result.y)) == {"acc_1", "acc_2", "acc_mean"}
+    assert set(problem.evaluate(result.x, result.y)) == {"acc_1", "acc_2", "acc_mean", "held_out_loss_1",
+                                                        "held_out_loss_2"}

@@ -100,8 +100,10 @@ def build(*, device: torch.device, dtype: torch.dtype, S: int, hidden: int, quer
             x, y = x.to(device=device, dtype=dtype), y.to(device=device, dtype=dtype)
             V, b = heads(y)
             for s in range(S):
-                pred = (features(x, HA[s]) @ V[s].T + b[s]).argmax(dim=1)
-                out[f"acc_{s + 1}"] = float((pred == HB[s]).double().mean())
+                logits = features(x, HA[s]) @ V[s].T + b[s]
+                out[f"acc_{s + 1}"] = float((logits.argmax(dim=1) == HB[s]).double().mean())
+                # The objective's loss on the held-out images: f_s is fitted on the query set, this is not.
+                out[f"held_out_loss_{s + 1}"] = float(F.cross_entropy(logits, HB[s]))
         out["acc_mean"] = float(np.mean([out[f"acc_{s + 1}"] for s in range(S)]))
         return out
 
