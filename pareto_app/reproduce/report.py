@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 PLOTLY_JS = "plotly.min.js"  # one copy for all reports, beside their folders
+PNG_TIMEOUT_S = 120.0
 
 
 class Report:
@@ -92,7 +94,23 @@ def _write_png(fig: go.Figure, path: Path) -> None:
     # kaleido drives a Chrome; here that is Debian's chromium.
     if "BROWSER_PATH" not in os.environ and Path("/usr/bin/chromium").exists():
         os.environ["BROWSER_PATH"] = "/usr/bin/chromium"
-    fig.write_image(path, scale=1)
+    # A Chrome that never answers (seen once on a loaded 2-core machine) must not hang the report:
+    # the export runs in a daemon thread, and a report past the limit goes on without its PNG.
+    failure: list[BaseException] = []
+
+    def export() -> None:
+        try:
+            fig.write_image(path, scale=1)
+        except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
+            failure.append(err)
+
+    worker = threading.Thread(target=export, daemon=True)
+    worker.start()
+    worker.join(PNG_TIMEOUT_S)
+    if worker.is_alive():
+        raise TimeoutError(f"the PNG export (kaleido, Chrome) did not finish in {PNG_TIMEOUT_S:.0f} s")
+    if failure:
+        raise failure[0]
 
 
 def _ensure_plotly_js(folder: Path) -> None:
