@@ -39,11 +39,6 @@ from .base import Option, StepOutput
 from .wc_lagrangian import State
 
 
-def penalties(options: dict[str, Any], steps: int | None) -> tuple[int, float, float]:
-    """(T, u, v) of the theorem's schedule: u = v = c T^{1/4} unless given."""
-    return wc_lagrangian.theorem_penalties(options, steps)
-
-
 @dataclass(frozen=True)
 class WCPenalty:
     name: str = "wc-penalty"
