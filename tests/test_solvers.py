@@ -174,3 +174,27 @@ def test_hypergradient_solvers_refuse_a_merely_convex_lower_level(solver):
     problem = pa.tasks.get("toy-llgc")
     with pytest.raises(ValueError, match="wc-penalty"):
         pa.solve(problem, solver, [0.5, 0.5], steps=5)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_each_phase_starts_from_the_exact_minimiser_over_rho_and_the_slacks(seed):
+    """`settled_slacks` against cvxpy: argmin over ρ and δ ≥ 0 of ρ + ω̄ᵀc + (v/2)‖c‖², c = a + δ − ρ."""
+    import cvxpy as cp
+
+    from pareto_app.solvers.wc_lagrangian import settled_slacks
+
+    rng = np.random.default_rng(seed)
+    S = int(rng.integers(2, 6))
+    a = rng.uniform(0.0, 3.0, size=S)
+    omega_bar = rng.uniform(0.0, 1.0, size=S) * rng.integers(0, 2, size=S)  # some rows without multipliers
+    v = float(10 ** rng.uniform(-1, 2))
+    rho, delta = cp.Variable(), cp.Variable(S, nonneg=True)
+    c = a + delta - rho
+    cp.Problem(cp.Minimize(rho + omega_bar @ c + v / 2 * cp.sum_squares(c))).solve(solver=cp.CLARABEL)
+    got_rho, got_delta = settled_slacks(torch.tensor(a)[None], torch.tensor(omega_bar)[None],
+                                          torch.tensor([v], dtype=torch.float64))
+    assert abs(float(got_rho[0]) - float(rho.value)) <= 1e-6 * max(1.0, abs(float(rho.value)))
+    np.testing.assert_allclose(got_delta[0].numpy(), delta.value, atol=1e-6)
+    # At the minimiser the multipliers ω = ω̄ + v c are ≥ 0 and sum to 1 (∇_ρ L = 0).
+    omega = omega_bar + v * (a + got_delta[0].numpy() - float(got_rho[0]))
+    assert omega.min() >= -1e-9 and abs(omega.sum() - 1.0) <= 1e-9

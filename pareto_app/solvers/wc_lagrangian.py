@@ -28,6 +28,9 @@ Framework 17.1 for the penalty, Algorithm 17.4 for the multipliers)
     wc-penalty:  τ ← τ/γ;   wc-al: τ ← min(τ, (u‖h‖ + s v‖c‖)/10), a tenth of the multipliers' move
     τ ← max(τ, τ_min),  L̂ ← γ L̂ where u, v grew (∇²L scales with them),  k ← 0
 
+and the next phase starts from (ρ, δ) ← argmin_{ρ, δ ≥ 0} L at its z (closed form, `settled_slacks`), as
+does the first: the multipliers ω = ω̄ + v c then sum to 1 when a phase begins.
+
 θ holds (ρ/s, z, δ/s) with s = max_s λ_s f_s(z_0), and u = 10 s, v = 10/s at the start: F → sF scales
 ρ*, δ*, ν* by s and leaves z*, ω* alone, so in these coordinates L is s times one function and the
 phases take the same steps whatever the units of F.
@@ -110,11 +113,20 @@ def split(config: Config, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
 
 
 def gradient(o: BatchedOracles, config: Config, theta: torch.Tensor, lam: torch.Tensor, nu_bar: torch.Tensor,
-             omega_bar: torch.Tensor, u: torch.Tensor, v: torch.Tensor, scale: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """(∇L (B, n) in the coordinates (ρ/s, z, δ/s), F (B, S), h (B, q), c (B, S), ν, ω) at θ."""
+             omega_bar: torch.Tensor, u: torch.Tensor, v: torch.Tensor, scale: torch.Tensor,
+             settle: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+    """(∇L (B, n) in the coordinates (ρ/s, z, δ/s), F (B, S), h (B, q), c (B, S), ν, ω, θ) at θ.
+
+    Rows where `settle` holds first move (ρ, δ) to their exact minimiser at this z (`settled_slacks`);
+    the θ returned is the point the gradient was taken at."""
     rho_s, X, Y, delta_s = split(config, theta)
     rho, delta = scale * rho_s, scale[:, None] * delta_s
     f, gx, gy = o.upper(X, Y)  # (B, S), (B, S, p), (B, S, q)
+    if settle is not None:
+        rho_new, delta_new = settled_slacks(lam * f, omega_bar, v)
+        rho = torch.where(settle, rho_new, rho)
+        delta = torch.where(settle[:, None], delta_new, delta)
+        theta = torch.cat([(rho / scale)[:, None], X, Y, delta / scale[:, None]], dim=1)
     h = o.lower_grad_y(X, Y)
     nu = nu_bar + u[:, None] * h
     jx, jy = o.at(X, Y).jvp_and_hvp(nu[:, None, :])  # J_hᵀ ν = (∇²_xy g ν, ∇²_yy g ν)
@@ -123,7 +135,25 @@ def gradient(o: BatchedOracles, config: Config, theta: torch.Tensor, lam: torch.
     coeff = omega * lam
     g = torch.cat([(scale * (1.0 - omega.sum(dim=1)))[:, None], jx[:, 0] + torch.einsum("bs,bsp->bp", coeff, gx),
                    jy[:, 0] + torch.einsum("bs,bsq->bq", coeff, gy), scale[:, None] * omega], dim=1)
-    return g, f, h, c, nu, omega
+    return g, f, h, c, nu, omega, theta
+
+
+def settled_slacks(a: torch.Tensor, omega_bar: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """argmin over ρ and δ ≥ 0 of ρ + ω̄ᵀc + (v/2)‖c‖², c = a + δ − ρ, a = λ ⊙ F(z) at a fixed z: (ρ (B,), δ (B, S)).
+
+    For a given ρ the best δ_s gives c_s = max(a_s − ρ, −ω̄_s/v), so ω_s = max(ω̄_s + v(a_s − ρ), 0), and
+    ∇_ρ = 0 is Σ_s ω_s = 1: with b = a + ω̄/v, ρ = (Σ_{s∈A} b_s − 1/v)/|A| over the |A| largest b_s that
+    stay above it (water filling, exact in S sorted numbers). A new phase starts from there because
+    raising v would otherwise scale the multipliers ω = ω̄ + v c of the last phase's c by γ: their sum,
+    1 at the end of a phase, would jump to about γ."""
+    b = a + omega_bar / v[:, None]
+    top, _ = torch.sort(b, dim=1, descending=True)
+    count = torch.arange(1, b.shape[1] + 1, dtype=b.dtype, device=b.device)
+    candidates = (torch.cumsum(top, dim=1) - (1.0 / v)[:, None]) / count
+    active = (top > candidates).sum(dim=1, keepdim=True).clamp_min(1)  # top_1 > candidate_1 always (v > 0)
+    rho = candidates.gather(1, active - 1)[:, 0]
+    delta = (rho[:, None] - b).clamp_min(0.0)
+    return rho, delta
 
 
 def start(algo: Any, problem: Problem, options: dict[str, Any], preferences: np.ndarray, steps: int,
@@ -170,7 +200,7 @@ def _start(problem: Problem, lam: torch.Tensor, options: dict[str, Any], steps: 
     else:
         curvature = CURVATURE_MARGIN * _largest_curvature(oracles, config, theta, lam, nu, omega, u, v, scale,
                                                           generator)
-    g0, _, h0, c0, _, _ = gradient(oracles, config, theta, lam, nu, omega, u, v, scale)
+    g0, _, h0, c0, _, _, _ = gradient(oracles, config, theta, lam, nu, omega, u, v, scale)
     g0_norm = g0.norm(dim=1)
     core = Core(theta=theta, theta_prev=theta.clone(), start=theta.clone(), xi_prev=theta.clone(),
                 grad_prev=g0, fresh=torch.ones(B, dtype=torch.bool, device=device),
@@ -213,7 +243,13 @@ def step(config: Config, core: Core, R: torch.Tensor, oracles: BatchedOracles) -
         xi = theta + beta * (theta - core.theta_prev)
     else:
         xi = theta
-    g, f, h, c, nu, omega = gradient(oracles, config, xi, lam, core.nu, core.omega, core.u, core.v, core.scale)
+    # A fresh phase (its momentum is reset, so ξ = θ) starts with (ρ, δ) settled for its u, v, ν̄, ω̄. Settling
+    # them at every step instead was tried: it slowed the phases several-fold on random LLGC instances.
+    settle = core.fresh if config.adaptive else None
+    g, f, h, c, nu, omega, xi = gradient(oracles, config, xi, lam, core.nu, core.omega, core.u, core.v, core.scale,
+                                         settle)
+    if settle is not None:
+        theta = torch.where(settle[:, None], xi, theta)  # the momentum and the restart test see the settled θ
     # Line 4 of Algorithm 1: θ_{t+1} = P_C(ξ_t − η ∇L(ξ_t)), η = 1/L̂.
     new = xi - g / L[:, None]
     new = torch.cat([new[:, :-n_delta], new[:, -n_delta:].clamp_min(0.0)], dim=1)
