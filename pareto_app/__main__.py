@@ -192,6 +192,13 @@ def main(argv: list[str] | None = None) -> int:
                                        solver=solver)
                 print_rows("batched sweep vs the same preferences one after another (speedup = sequential / "
                            "batched)", rows)
+                from .bench_engine import host_reads_per_step, inner_steps_memory
+
+                device = args.bench_device or "cpu"
+                print_rows("host reads (what a GPU waits for) during a batched sweep, CPU shortcuts off",
+                           [host_reads_per_step(name, solver, device=device) for name in names])
+                print_rows("peak tensor memory of the steps against the inner steps per step",
+                           inner_steps_memory(device=device))
                 return 0
             if args.what == "qp":
                 print_rows("fast simplex QP vs cvxpy, per call (ratio = cvxpy / fast)", bench_qp())

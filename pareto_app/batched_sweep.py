@@ -4,7 +4,8 @@ What `api.Run` does for one run — the start, divergence, the metrics of record
 history and the Result — done here for B runs of the solvers that have a batched step
 (`BATCHED`). Each run's Result is the one its sequential `pa.solve` gives, to rounding: the
 options are resolved by the same init, and every run steps with its own preference and β.
-Values come to the host once per step (objectives, ‖∇_y g‖, the weights) as one copy per batch.
+Values come to the host once per recorded step (every `metrics_every`, or every 0.25 s when the steps
+are streamed), all the steps since the last copy at once: the steps between never wait for the device.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .termination import divergence_reason
 ENGINES: dict[str, Any] = {"wc-mhgd": wc_mhgd_batched, "mgda": wc_mhgd_batched, "linear": wc_mhgd_batched,
                            "wc-penalty": wc_lagrangian, "wc-al": wc_lagrangian}
 BATCHED = tuple(ENGINES)
+STREAM_EVERY_S = 0.25  # a streamed sweep hears of its steps at least this often, recorded or not
 
 
 def batched_results(problem: Problem, algo: Any, options: dict[str, Any], preferences: np.ndarray,
@@ -60,6 +62,8 @@ def batched_results(problem: Problem, algo: Any, options: dict[str, Any], prefer
     init_counts = init_oracles.counts.as_dict()
     started = time.perf_counter()
     stopped = ""
+    pending: list[tuple[int, dict[str, torch.Tensor], dict[str, int], float]] = []
+    flushed = time.monotonic()
     for k in range(steps):
         record = k % metrics_every == 0 or k == steps - 1
         with torch.no_grad():
@@ -70,43 +74,56 @@ def batched_results(problem: Problem, algo: Any, options: dict[str, Any], prefer
                 nan = torch.full_like(out.direction_norm, float("nan"))
                 metrics = {"constraint_violation": measure.lower_grad_y(out.X, out.Y).norm(dim=1),
                            "stationarity": nan, "kkt_residual": nan}
-        # One copy to the host per step, for every run at once.
-        f, weights, norms, violation, stationarity, kkt = (
-            t.detach().double().cpu().numpy() for t in (out.objectives, out.weights, out.direction_norm,
-                                                         metrics["constraint_violation"], metrics["stationarity"],
-                                                         metrics["kkt_residual"]))
-        finite_points = (torch.isfinite(out.X).all(dim=1) & torch.isfinite(out.Y).all(dim=1)).cpu().numpy()
-        finite_weighting = out.finite_weighting.cpu().numpy()
-        schedule = {} if out.schedule is None else {
-            name: values.detach().double().cpu().numpy() for name, values in out.schedule.items()}
-        # The QP's certificate, read with the rest: on the CPU an uncertified instance was already solved
-        # exactly; on a GPU the run's worst gap is reported with its result.
-        worst_gap = np.maximum(worst_gap, out.qp_gap.double().cpu().numpy())
-        if start_values is None:
-            start_values = np.abs(f)
+        values = {"f": out.objectives, "weights": out.weights, "norms": out.direction_norm,
+                  "violation": metrics["constraint_violation"], "stationarity": metrics["stationarity"],
+                  "kkt": metrics["kkt_residual"], "qp_gap": out.qp_gap,
+                  "finite_points": torch.isfinite(out.X).all(dim=1) & torch.isfinite(out.Y).all(dim=1),
+                  "finite_weighting": out.finite_weighting, "X": out.X, "Y": out.Y,
+                  **{f"schedule:{name}": v for name, v in (out.schedule or {}).items()}}
         counts = {name: init_counts[name] + value for name, value in oracles.counts.as_dict().items()}
-        elapsed = time.perf_counter() - started
-        current: list[Iterate | None] = [None] * B
-        for b in np.flatnonzero(alive):
-            bad = divergence_reason(f[b], bool(finite_points[b]), start_values[b], divergence_factor)
-            if not bad and not finite_weighting[b]:  # what pareto_app.qp raises on in a sequential run
-                bad = "the weighting QP's Gram matrix has non-finite entries"
-            if bad:
-                alive[b] = False
-                failure[b] = (f"{algo.name} diverged at step {k}: {bad}; the last good iterate is kept. "
-                              "Try a smaller step size.")
-                continue
-            it = Iterate(step=k, x=out.X[b], y=out.Y[b], objectives=f[b], weights=weights[b],
-                         preference=preferences[b].copy(), constraint_violation=float(violation[b]),
-                         stationarity=float(stationarity[b]), kkt_residual=float(kkt[b]),
-                         direction_norm=float(norms[b]), oracle_calls=dict(counts), elapsed=elapsed,
-                         schedule={name: float(values[b]) for name, values in schedule.items()} or None)
-            rows[b].append(it.row())
-            last[b] = current[b] = it
-        if progress is not None:
-            progress(k + 1, steps)
-        if on_step is not None:
-            stopped = on_step(k, current) or ""
+        pending.append((k, values, counts, time.perf_counter() - started))
+        # Values come to the host once per recorded step, or sooner when a stream would wait (a slow step):
+        # the steps between run on without waiting for the device.
+        if not (record or on_step is not None and time.monotonic() - flushed >= STREAM_EVERY_S):
+            continue
+        flushed = time.monotonic()
+        host = {name: torch.stack([v[name] for _, v, _, _ in pending]).detach() for name in pending[0][1]
+                if name not in ("X", "Y")}
+        host = {name: (t.double() if t.is_floating_point() else t).cpu().numpy() for name, t in host.items()}
+        for j, (step_k, values, counts, elapsed) in enumerate(pending):
+            f = host["f"][j]
+            # The QP's certificate, read with the rest: on the CPU an uncertified instance was already solved
+            # exactly; on a GPU the run's worst gap is reported with its result.
+            worst_gap = np.maximum(worst_gap, host["qp_gap"][j])
+            if start_values is None:
+                start_values = np.abs(f)
+            current: list[Iterate | None] = [None] * B
+            for b in np.flatnonzero(alive):
+                bad = divergence_reason(f[b], bool(host["finite_points"][j][b]), start_values[b], divergence_factor)
+                if not bad and not host["finite_weighting"][j][b]:  # what pareto_app.qp raises on in a sequential run
+                    bad = "the weighting QP's Gram matrix has non-finite entries"
+                if bad:
+                    alive[b] = False
+                    failure[b] = (f"{algo.name} diverged at step {step_k}: {bad}; the last good iterate is kept. "
+                                  "Try a smaller step size.")
+                    continue
+                schedule = {name.split(":", 1)[1]: float(v[j][b]) for name, v in host.items()
+                            if name.startswith("schedule:")}
+                it = Iterate(step=step_k, x=values["X"][b], y=values["Y"][b], objectives=f[b],
+                             weights=host["weights"][j][b], preference=preferences[b].copy(),
+                             constraint_violation=float(host["violation"][j][b]),
+                             stationarity=float(host["stationarity"][j][b]), kkt_residual=float(host["kkt"][j][b]),
+                             direction_norm=float(host["norms"][j][b]), oracle_calls=dict(counts), elapsed=elapsed,
+                             schedule=schedule or None)
+                rows[b].append(it.row())
+                last[b] = current[b] = it
+            if progress is not None:
+                progress(step_k + 1, steps)
+            if on_step is not None:
+                stopped = on_step(step_k, current) or ""
+            if not alive.any() or stopped:
+                break
+        pending = []
         if not alive.any() or stopped:
             break
         # A run that has diverged steps on from the start, harmlessly: its non-finite values would

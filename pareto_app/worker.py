@@ -403,12 +403,22 @@ def execute(db: str | Path, run_id: int, resume: bool = False) -> str:
         return "failed"
 
 
+def solver_threads() -> int:
+    """torch's CPU threads for a worker: every core this process may use but one, which is left to the
+    server and the browser that draw the run (OMP_NUM_THREADS, when set, decides instead)."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        return torch.get_num_threads()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores - 1)
+
+
 def main() -> None:
     line = sys.stdin.readline()
     if not line.strip():
         return  # the launcher went away before giving this spare a job
     db, run_id, mode = line.rstrip("\n").split("\t")
     sys.stdin.close()
+    torch.set_num_threads(solver_threads())
     execute(db, int(run_id), resume=mode == "resume")
 
 

@@ -312,3 +312,14 @@ def test_a_batch_too_large_for_the_device_memory_is_halved_not_crashed(monkeypat
     monkeypatch.setattr(api, "sweep_chunk", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("shape mismatch")))
     with pytest.raises(RuntimeError, match="shape mismatch"):  # other errors are not taken for memory
         pa.sweep(problem, "wc-mhgd", preferences, steps=2, device="cpu")
+
+
+@pytest.mark.parametrize("task, solver", [("toy-quadratic", "wc-mhgd"), ("toy-llgc", "wc-penalty")])
+def test_a_batched_sweep_copies_to_the_host_once_per_recorded_step(task, solver):
+    """Issue 9: the steps between recorded ones never wait for the device; a recorded step copies each of
+    its fields once for all B runs (and every step since the last copy), not once per run."""
+    from pareto_app.bench_engine import host_reads_per_step
+
+    counted = host_reads_per_step(task, solver, B=16, steps=40, metrics_every=10)
+    assert counted["recorded steps"] == 5
+    assert counted["reads per recorded step"] <= 24, counted  # 16 runs: per-run reads would be ≥ 16 × 5

@@ -277,3 +277,13 @@ def test_a_batched_sweep_whose_worker_died_runs_its_unfinished_runs_again(store)
         assert child["status"] == "stopped"
         steps_kept = store.load(child["id"]).history["step"].tolist()
         assert steps_kept == list(range(len(steps_kept)))  # afresh: no step twice, none missing
+
+
+def test_a_worker_leaves_one_core_to_the_server_and_the_browser(monkeypatch):
+    from pareto_app.worker import solver_threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    cores = len(os.sched_getaffinity(0))
+    assert solver_threads() == max(1, cores - 1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # set by the person starting the app: torch's count stands
+    assert solver_threads() == torch.get_num_threads()

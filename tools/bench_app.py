@@ -4,7 +4,8 @@ Starts its own Streamlit server (a temporary run archive, a free port) and drive
 chromium through Playwright (headless). For each number of tabs, every tab starts the default
 Explore run (toy-quadratic, wc-mhgd, r = (0.5, 0.5), `--steps` steps, the sidebar's Metrics every)
 at once, and the time from its Start click to its status line reading "finished" is compared with
-the same run through the library (`pa.solve`, in a fresh process, nothing else running). Then each
+the same run through the library (`pa.solve`, in a fresh process, nothing else running), and with as
+many library runs side by side as tabs (what the pages and the server add, apart from the cores). Then each
 tab starts a long run, and the first tab measures Pause (until its step counter stops changing)
 and Stop (until its status reads "stopped") while the others go on.
 
@@ -71,16 +72,24 @@ def say(text: str) -> None:
     print(f"[bench app] {text}", flush=True)
 
 
-def library_seconds(steps: int, metrics_every: int, repeats: int = 2) -> float:
-    """The run through the library, in a fresh process as a worker is (torch imported first): the best of `repeats`."""
+def library_seconds(steps: int, metrics_every: int, repeats: int = 2, at_once: int = 1) -> float:
+    """The run through the library, in a fresh process as a worker is (torch imported first), `at_once`
+    processes side by side (as many as tabs will run): the best of `repeats` of their mean time."""
     code = LIBRARY.format(task=TASK, solver=SOLVER, preference=list(PREFERENCE))
+    env = dict(os.environ)
+    if at_once > 1:  # side by side, each its share of the cores: more torch threads would only fight
+        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // at_once))
     best = float("inf")
     for _ in range(repeats):
-        out = subprocess.run([sys.executable, "-c", code, str(steps), str(metrics_every)], cwd=ROOT, check=True,
-                             capture_output=True, text=True, timeout=300).stdout.split()
-        if out[1] != "finished":
-            raise RuntimeError(f"the library run ended {out[1]!r}")
-        best = min(best, float(out[0]))
+        procs = [subprocess.Popen([sys.executable, "-c", code, str(steps), str(metrics_every)], cwd=ROOT,
+                                  stdout=subprocess.PIPE, text=True, env=env) for _ in range(at_once)]
+        times = []
+        for proc in procs:
+            out = proc.communicate(timeout=300 * at_once)[0].split()
+            if proc.returncode != 0 or out[1] != "finished":
+                raise RuntimeError(f"a library run ended {out[1:2] or proc.returncode!r}")
+            times.append(float(out[0]))
+        best = min(best, statistics.fmean(times))
     return best
 
 
@@ -144,7 +153,8 @@ def control_latency(db: Path, page: Any, run: int, key: str, command: str, statu
     return commanded, obeyed, on_page
 
 
-def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, library: float) -> dict[str, Any]:
+def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, library: float,
+            library_at_once: float) -> dict[str, Any]:
     from pareto_app.store import RunStore
 
     store = RunStore(db)
@@ -173,8 +183,12 @@ def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, library: fl
             rows = store.rows_since(run)[-1:] if run is not None else []
             solver_s.append(rows[0][1]["elapsed"] if rows else math.nan)  # the worker's own time in the solver
         ratio = _mean([a / library for a in app])
+        # With more runs than cores no run can keep its alone-time: against as many library runs at once,
+        # the ratio is what the pages and the server add.
+        ratio_at_once = _mean([a / library_at_once for a in app])
         say(f"{tabs} tab(s), {steps} steps: app {_mean(app):.2f} s (tabs: " + ", ".join(f"{a:.2f}" for a in app)
-            + f"), library {library:.2f} s, ratio {ratio:.2f}; chart updates {_mean(rates):.2f}/s; first step shown "
+            + f"), library {library:.2f} s alone, {library_at_once:.2f} s {tabs} at once; ratio {ratio:.2f} "
+            f"(against {tabs} at once {ratio_at_once:.2f}); chart updates {_mean(rates):.2f}/s; first step shown "
             f"{_mean(first_step):.2f} s after Start; solver time inside the workers {_mean(solver_s):.2f} s")
 
         # Pause and Stop, in the first tab, while every tab runs a long run.
@@ -205,7 +219,8 @@ def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, library: fl
             f"{pause[1]:.2f} s); Stop → 'stopped' {stop[2]:.2f} s (in the archive {stop[0]:.2f} s, worker stopped "
             f"{stop[1]:.2f} s)")
         return {"tabs": tabs, "metrics every": ",".join(map(str, sorted(every))), "library s": library,
-                "app s (mean)": _mean(app), "app/library": ratio, "first step s": _mean(first_step),
+                "app s (mean)": _mean(app), "app/library": ratio, "library at once s": library_at_once,
+                "app/library at once": ratio_at_once, "first step s": _mean(first_step),
                 "worker solver s": _mean(solver_s), "chart updates/s": _mean(rates),
                 "pause → frozen s": pause[2], "stop → stopped s": stop[2],
                 "pause/stop → archive s": f"{pause[0]:.2f}/{stop[0]:.2f}",
@@ -257,7 +272,8 @@ def _mean(values: list[float]) -> float:
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     print("\napp vs library (goals: app/library ≤ 1.1, chart updates ≥ 2/s, pause and stop ≤ 0.5 s); app s: Start "
-          "click to 'finished' on the page; first step s: to the first step shown; worker solver s: the last "
+          "click to 'finished' on the page; library at once s: as many library runs side by side as tabs; "
+          "first step s: to the first step shown; worker solver s: the last "
           "iterate's elapsed in the worker; pause/stop → archive s: click to its command in the archive (the server "
           "ran the click); → worker s: click to the worker's paused/stopped status; nan: a bounded wait ran out")
     keys = list(rows[0])
@@ -288,11 +304,15 @@ def main(argv: list[str] | None = None) -> int:
         # The library first, with the server idle.
         library = library_seconds(args.steps, METRICS_EVERY)
         say(f"library: {TASK}, {SOLVER}, r = {PREFERENCE}, {args.steps} steps: {library:.2f} s")
+        at_once = {n: library if n == 1 else library_seconds(args.steps, METRICS_EVERY, at_once=n) for n in args.tabs}
+        for n in args.tabs:
+            if n > 1:
+                say(f"library, {n} runs at once: {at_once[n]:.2f} s each")
         browser = launch_chromium(playwright)
         try:
             for tabs in args.tabs:
                 try:
-                    rows.append(measure(browser, server.url, server.db, tabs, args.steps, library))
+                    rows.append(measure(browser, server.url, server.db, tabs, args.steps, library, at_once[tabs]))
                 except AssertionError as err:  # a bounded wait ran out: say so, go on with the next
                     say(f"{tabs} tab(s): gave up: {err}")
         finally:
