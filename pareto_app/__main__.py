@@ -195,10 +195,18 @@ def main(argv: list[str] | None = None) -> int:
                 from .bench_engine import host_reads_per_step, inner_steps_memory
 
                 device = args.bench_device or "cpu"
+                # As many steps as the sweep, a quarter of them recorded; at least two recorded intervals.
+                every = max(1, steps // 4)
                 print_rows("host reads (what a GPU waits for) during a batched sweep, CPU shortcuts off",
-                           [host_reads_per_step(name, solver, device=device) for name in names])
-                print_rows("peak tensor memory of the steps against the inner steps per step",
-                           inner_steps_memory(device=device))
+                           [host_reads_per_step(name, solver, device=device, B=B, steps=max(steps, 2 * every),
+                                                metrics_every=every, params=params) for name in names])
+                convex = [name for name in names if tasks.get(name, device=device, **params).strongly_convex]
+                if convex:  # the last named (by default hyper-cleaning, larger than toy-quadratic)
+                    print_rows("peak tensor memory of the steps against the inner steps per step",
+                               inner_steps_memory(convex[-1], device=device, params=params))
+                else:
+                    print("peak memory against inner steps: wc-mhgd and forum need a task with a strongly convex "
+                          "lower level (toy-quadratic, hyper-cleaning, ...)")
                 return 0
             if args.what == "qp":
                 print_rows("fast simplex QP vs cvxpy, per call (ratio = cvxpy / fast)", bench_qp())

@@ -90,6 +90,7 @@ def batched_results(problem: Problem, algo: Any, options: dict[str, Any], prefer
         host = {name: torch.stack([v[name] for _, v, _, _ in pending]).detach() for name in pending[0][1]
                 if name not in ("X", "Y")}
         host = {name: (t.double() if t.is_floating_point() else t).cpu().numpy() for name, t in host.items()}
+        schedule_names = [name for name in host if name.startswith("schedule:")]
         for j, (step_k, values, counts, elapsed) in enumerate(pending):
             f = host["f"][j]
             # The QP's certificate, read with the rest: on the CPU an uncertified instance was already solved
@@ -107,8 +108,7 @@ def batched_results(problem: Problem, algo: Any, options: dict[str, Any], prefer
                     failure[b] = (f"{algo.name} diverged at step {step_k}: {bad}; the last good iterate is kept. "
                                   "Try a smaller step size.")
                     continue
-                schedule = {name.split(":", 1)[1]: float(v[j][b]) for name, v in host.items()
-                            if name.startswith("schedule:")}
+                schedule = {name.split(":", 1)[1]: float(host[name][j][b]) for name in schedule_names}
                 it = Iterate(step=step_k, x=values["X"][b], y=values["Y"][b], objectives=f[b],
                              weights=host["weights"][j][b], preference=preferences[b].copy(),
                              constraint_violation=float(host["violation"][j][b]),

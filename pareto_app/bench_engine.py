@@ -52,9 +52,9 @@ def counted_host_reads() -> Iterator[list[str]]:
 
 
 def host_reads_per_step(task: str, solver: str, device: str = "cpu", B: int = 16, steps: int = 40,
-                        metrics_every: int = 10) -> dict[str, Any]:
+                        metrics_every: int = 10, params: dict[str, Any] | None = None) -> dict[str, Any]:
     """Host reads per step of a batched sweep of B preferences (the start and its estimates not included)."""
-    problem = tasks.get(task, device=device)
+    problem = tasks.get(task, device=device, **(params or {}))
     preferences = np.random.default_rng(0).dirichlet(np.ones(problem.num_objectives), B)
     sweep(problem, solver, preferences, steps=2, device=device, metrics_every=metrics_every)  # traced, warm
     with counted_host_reads() as reads:
@@ -63,7 +63,7 @@ def host_reads_per_step(task: str, solver: str, device: str = "cpu", B: int = 16
     with counted_host_reads() as reads:
         sweep(problem, solver, preferences, steps=steps + 1, device=device, metrics_every=metrics_every)
     recorded = len(range(0, steps + 1, metrics_every))
-    return {"task": task, "solver": solver, "device": device, "B": B, "steps": steps,
+    return {"task": problem.name, "solver": solver, "device": device, "B": B, "steps": steps,
             "reads per step": (len(reads) - start) / steps, "recorded steps": recorded,
             "reads per recorded step": (len(reads) - start) / recorded}
 
@@ -89,12 +89,16 @@ def peak_memory_bytes(run: Callable[[], Any], device: str) -> int:
 
 
 def inner_steps_memory(task: str = "hyper-cleaning", device: str = "cpu", inner: tuple[int, int] = (16, 128),
-                       steps: int = 2) -> list[dict[str, Any]]:
-    """Peak memory of a few steps with `inner` lower-level (and CG) steps per step, per estimator."""
-    problem = tasks.get(task, device=device)
-    cases = {"wc-mhgd (CG)": ("wc-mhgd", lambda n: {"hypergrad": "cg", "D": n, "N": n}),
-             "wc-mhgd (Neumann)": ("wc-mhgd", lambda n: {"hypergrad": "neumann", "D": n}),
-             "forum": ("forum", lambda n: {"T": n})}
+                       steps: int = 1, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Peak memory of a few steps with `inner` lower-level (and CG) steps per step, per estimator
+    (wc-mhgd and forum: the task's lower level must be strongly convex)."""
+    problem = tasks.get(task, device=device, **(params or {}))
+    # Fixed small step sizes: the memory of a step does not depend on them, and the start then skips its
+    # curvature estimates (power iterations), which would take longer than the steps measured.
+    steps_wc, steps_forum = {"alpha": 1e-3, "beta": 1e-3}, {"eta": 1e-3, "mu": 1e-3}
+    cases = {"wc-mhgd (CG)": ("wc-mhgd", lambda n: {"hypergrad": "cg", "D": n, "N": n, **steps_wc}),
+             "wc-mhgd (Neumann)": ("wc-mhgd", lambda n: {"hypergrad": "neumann", "D": n, **steps_wc}),
+             "forum": ("forum", lambda n: {"T": n, **steps_forum})}
     rows = []
     for label, (solver, options) in cases.items():
         peaks = []
@@ -103,7 +107,7 @@ def inner_steps_memory(task: str = "hyper-cleaning", device: str = "cpu", inner:
             iterates = stream(problem, solver, None, steps=steps + 1, device=device, metrics_every=10**9, **options(n))
             next(iterates)
             peaks.append(peak_memory_bytes(lambda iterates=iterates: [None for _ in iterates], device))
-        rows.append({"task": task, "solver": label, "device": device,
+        rows.append({"task": problem.name, "solver": label, "device": device,
                      **{f"peak MB, {n} inner": p / 2**20 for n, p in zip(inner, peaks, strict=True)},
                      f"ratio {inner[-1]}/{inner[0]}": peaks[-1] / max(peaks[0], 1)})
     return rows

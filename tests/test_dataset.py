@@ -178,10 +178,12 @@ def test_make_data_writes_a_set_that_bench_sweep_runs_on(tmp_path: Path, capsys:
     assert main(["bench", "sweep", "--task", "hyper-cleaning", "--data", str(out), "--param", "S=2",
                  "--param", "train_per_set=40", "--param", "val_per_set=20", "--param", "test_size=20",
                  "--B", "2", "--steps", "2"]) == 0
-    assert "speedup" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "speedup" in printed and "reads per recorded step" in printed and "ratio 128/16" in printed
     assert main(["make-data", str(tmp_path / "x.csv")]) == 2
     assert main(["bench", "qp", "--data", str(out)]) == 2
     capsys.readouterr()
     assert main(["bench", "sweep", "--task", "toy-llgc", "--solver", "wc-penalty", "--B", "2", "--steps", "2"]) == 0
-    assert "wc-penalty" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "wc-penalty" in printed and "need a task with a strongly convex lower level" in printed
     assert main(["bench", "sweep", "--solver", "forum"]) == 2
