@@ -14,7 +14,8 @@ backward pass through it. Counters are per run: each oracle adds what one run's 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch.func import vmap
@@ -50,6 +51,20 @@ class BatchedOracles:
 
         return call
 
+    def lower_fn(self, batch: Any = None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """g per run, or its minibatch estimate G(·, ·; batch) — the same batch for every run (runs of one
+        seed draw the same samples, as their sequential runs do)."""
+        if batch is None:
+            return self._lower
+        lower = self.problem.minibatches.lower
+        return self._batched(lambda x, y: lower(x, y, batch))
+
+    def _upper_fn(self, batches: Sequence[Any] | None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        if batches is None:
+            return self._upper
+        fs = list(self.problem.minibatches.upper)
+        return self._batched(lambda x, y: torch.stack([f(x, y, b) for f, b in zip(fs, batches)]))
+
     def lower_values(self, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
         """g(x_b, y_b) per run (B,); not an oracle call in Definition 4.2's sense."""
         return self._lower(X, Y)
@@ -59,40 +74,53 @@ class BatchedOracles:
         with torch.no_grad():
             return self._upper(X, Y)
 
-    def lower_grad_y(self, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
-        """∇_y g(x_b, y_b) per run: (B, q)."""
+    def upper_values_with_grad(self, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+        """F(x_b, y_b) per run (B, S), differentiable (unrolled hypergradients backpropagate through it)."""
+        return self._upper(X, Y)
+
+    def lower_grad_y(self, X: torch.Tensor, Y: torch.Tensor, batch: Any = None) -> torch.Tensor:
+        """∇_y g(x_b, y_b) per run: (B, q); of G(·, ·; batch) where a minibatch is given."""
         self.counts.ll_grad += 1
         with torch.enable_grad():
             Yg = Y.detach().requires_grad_(True)
-            return torch.autograd.grad(self._lower(X.detach(), Yg).sum(), Yg)[0].detach()
+            return torch.autograd.grad(self.lower_fn(batch)(X.detach(), Yg).sum(), Yg)[0].detach()
 
-    def upper(self, X: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """F (B, S), ∇_x F (B, S, p), ∇_y F (B, S, q)."""
+    def lower_grad(self, X: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(∇_x g, ∇_y g) per run in one pass: (B, p), (B, q)."""
+        self.counts.ll_grad += 1
+        with torch.enable_grad():
+            Xg, Yg = X.detach().requires_grad_(True), Y.detach().requires_grad_(True)
+            gx, gy = torch.autograd.grad(self._lower(Xg, Yg).sum(), (Xg, Yg), allow_unused=True)
+        return torch.zeros_like(X) if gx is None else gx.detach(), gy.detach()
+
+    def upper(self, X: torch.Tensor, Y: torch.Tensor,
+              batches: Sequence[Any] | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """F (B, S), ∇_x F (B, S, p), ∇_y F (B, S, q); of F^(s)(·, ·; batches[s]) where minibatches are given."""
         S = self.problem.num_objectives
         self.counts.ul_grad += S
         with torch.enable_grad():
             Xg, Yg = X.detach().requires_grad_(True), Y.detach().requires_grad_(True)
-            values = self._upper(Xg, Yg)  # (B, S)
+            values = self._upper_fn(batches)(Xg, Yg)  # (B, S)
             eye = torch.eye(S, dtype=values.dtype, device=values.device)[:, None, :].expand(S, X.shape[0], S)
             gx, gy = torch.autograd.grad(values, (Xg, Yg), eye, is_grads_batched=True, allow_unused=True)
         gx = torch.zeros(S, *X.shape, dtype=X.dtype, device=X.device) if gx is None else gx
         gy = torch.zeros(S, *Y.shape, dtype=Y.dtype, device=Y.device) if gy is None else gy
         return values.detach(), gx.detach().transpose(0, 1), gy.detach().transpose(0, 1)
 
-    def at(self, X: torch.Tensor, Y: torch.Tensor) -> BatchedPoint:
-        """The points (x_b, y_b) for second-order products of g."""
-        return BatchedPoint(self, X, Y)
+    def at(self, X: torch.Tensor, Y: torch.Tensor, batch: Any = None) -> BatchedPoint:
+        """The points (x_b, y_b) for second-order products of g (of G(·, ·; batch) where a minibatch is given)."""
+        return BatchedPoint(self, X, Y, batch)
 
 
 class BatchedPoint:
     """Second-order products of g at B points, sharing one graph of ∇g."""
 
-    def __init__(self, oracles: BatchedOracles, X: torch.Tensor, Y: torch.Tensor) -> None:
+    def __init__(self, oracles: BatchedOracles, X: torch.Tensor, Y: torch.Tensor, batch: Any = None) -> None:
         self.counts = oracles.counts
         with torch.enable_grad():
             self.Xg = X.detach().requires_grad_(True)
             self.Yg = Y.detach().requires_grad_(True)
-            gx, self.gy = torch.autograd.grad(oracles._lower(self.Xg, self.Yg).sum(), (self.Xg, self.Yg),
+            gx, self.gy = torch.autograd.grad(oracles.lower_fn(batch)(self.Xg, self.Yg).sum(), (self.Xg, self.Yg),
                                               create_graph=True, allow_unused=True)
             # A lower level that ignores x has no cross terms: ∇_x g = 0 (kept in the graph).
             self.gx = gx if gx is not None else self.Xg * 0.0

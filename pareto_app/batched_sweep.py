@@ -23,13 +23,15 @@ from .metrics import batched_point_metrics
 from .oracles import Oracles
 from .problem import Problem
 from .result import Iterate, Result
-from .solvers import wc_lagrangian, wc_mhgd_batched
+from .solvers import forum_batched, itd_batched, wc_lagrangian, wc_mhgd_batched, wc_mhgd_stochastic_batched
 from .termination import divergence_reason
 
 # The batched step of each solver that has one: a module with start, step and restart
 # (`solvers/wc_mhgd_batched.py` documents them).
 ENGINES: dict[str, Any] = {"wc-mhgd": wc_mhgd_batched, "mgda": wc_mhgd_batched, "linear": wc_mhgd_batched,
-                           "wc-penalty": wc_lagrangian, "wc-al": wc_lagrangian}
+                           "wc-penalty": wc_lagrangian, "wc-al": wc_lagrangian,
+                           "moml": itd_batched, "moco": itd_batched, "forum": forum_batched,
+                           "wc-mhgd-stochastic": wc_mhgd_stochastic_batched}
 BATCHED = tuple(ENGINES)
 STREAM_EVERY_S = 0.25  # a streamed sweep hears of its steps at least this often, recorded or not
 

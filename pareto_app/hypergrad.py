@@ -13,11 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from . import sync
 from .oracles import Oracles
+
+if TYPE_CHECKING:
+    from .batched_oracles import BatchedOracles
 
 Estimator = Callable[..., tuple[torch.Tensor, torch.Tensor | None]]
 
@@ -136,3 +140,26 @@ def unrolled_hypergradients(oracles: Oracles, x: torch.Tensor, y0: torch.Tensor,
     oracles.counts.hvp += S * max(T - 1, 0)
     oracles.counts.jvp += S * T
     return F.detach(), hyper.detach(), y.detach()
+
+
+def batched_unrolled_hypergradients(oracles: BatchedOracles, X: torch.Tensor, Y0: torch.Tensor, eta: float,
+                                    T: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`unrolled_hypergradients` for B runs: rows X (B, p), Y0 (B, q); returns F (B, S), hypergradients
+    (B, S, p) and Y^T (B, q). The runs are independent, so one backward pass through Σ_b serves them all;
+    the counts are each run's own."""
+    S = oracles.problem.num_objectives
+    with torch.enable_grad():
+        Xg = X.detach().requires_grad_(True)
+        Y = Y0.detach()
+        for _ in range(T):
+            Yg = Y if Y.requires_grad else Y.requires_grad_(True)
+            Y = Y - eta * torch.autograd.grad(oracles.lower_values(Xg, Yg).sum(), Yg, create_graph=True)[0]
+        F = oracles.upper_values_with_grad(Xg, Y)  # (B, S)
+        eye = torch.eye(S, dtype=F.dtype, device=F.device)[:, None, :].expand(S, X.shape[0], S)
+        (hyper,) = torch.autograd.grad(F, Xg, eye, is_grads_batched=True, allow_unused=True)
+    hyper = torch.zeros(S, *X.shape, dtype=X.dtype, device=X.device) if hyper is None else hyper
+    oracles.counts.ll_grad += T
+    oracles.counts.ul_grad += S
+    oracles.counts.hvp += S * max(T - 1, 0)
+    oracles.counts.jvp += S * T
+    return F.detach(), hyper.detach().transpose(0, 1), Y.detach()

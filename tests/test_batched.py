@@ -91,6 +91,62 @@ def test_eq5_and_min_norm_rules_agree_with_the_exact_cpu_solvers():
     assert float(gap.max()) <= GAP_TOL
 
 
+def _forum_step_instances(S: int, count: int, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """Gram matrices of [∇F_1..∇F_S, ∇q̃] with π and φ_k as FORUM's step computes them (Eq. 10): full-rank,
+    rank-deficient, ∇q̃ collinear with a ∇F_i, duplicated gradients, and badly scaled ∇q̃."""
+    cases = []
+    for i in range(count):
+        kind, n = i % 4, S + 1
+        A = rng.standard_normal((n + 2 if kind == 0 else int(rng.integers(1, n + 1)), n))
+        if kind == 2:
+            A[:, S] = rng.uniform(-2.0, 2.0) * A[:, 0]
+        if kind == 3 and S > 2:
+            A[:, 1] = A[:, 0]
+        A[:, S] *= 10.0 ** rng.uniform(-3.0, 0.0)
+        G = A.T @ A
+        phi = 0.5 * [0.5, 1.0, 2.0, 10.0, 0.0][i % 5] * G[S, S]
+        cases.append((G, (2.0 * phi - G[S, :S]) / G[S, S], phi))
+    return cases
+
+
+@pytest.mark.parametrize("S", [2, 3, 5, 10])
+def test_the_batched_forum_qp_matches_cvxpy(S):
+    # QP (12)'s minimum (λ is unique only where the gradients are independent: there it is the exact
+    # solver's λ), for 24 instances per size solved as one batch.
+    from pareto_app.qp_batched import forum_weights_batched
+
+    cases = _forum_step_instances(S, 24, np.random.default_rng(S))
+    G, pi, phi = (torch.tensor(np.stack(v)) for v in zip(*cases))
+    lam, gap = forum_weights_batched(G, pi, phi)
+    assert float(lam.min()) >= 0.0 and torch.allclose(lam.sum(dim=1), torch.ones(len(cases), dtype=lam.dtype))
+    assert float(gap.max()) <= GAP_TOL
+
+    def value(Gi, phi_i, lam_i, gamma):
+        z = np.concatenate((lam_i, [gamma]))
+        return 0.5 * z @ Gi @ z - gamma * phi_i
+
+    for i, (Gi, pi_i, phi_i) in enumerate(cases):
+        reference, gamma_ref = qp.forum_weights_reference(Gi, pi_i, phi_i)
+        got = lam[i].numpy()
+        tau = max(np.abs(Gi).max(), abs(phi_i))
+        want = value(Gi, phi_i, reference, gamma_ref) / tau
+        assert value(Gi, phi_i, got, max(0.0, pi_i @ got)) / tau - want <= OBJ_TOL * max(1.0, abs(want)), (S, i)
+        if i % 4 == 0:  # independent gradients: one minimiser
+            np.testing.assert_allclose(got, qp.forum_weights(Gi, pi_i, phi_i)[0], atol=1e-8)
+
+
+def test_a_batch_of_256_forum_qps_is_the_exact_solvers_answer():
+    from pareto_app.qp_batched import forum_weights_batched
+
+    rng = np.random.default_rng(7)
+    cases = [case for S in (4,) for case in _forum_step_instances(S, 256, rng)]
+    G, pi, phi = (torch.tensor(np.stack(v)) for v in zip(*cases))
+    lam, gap = forum_weights_batched(G, pi, phi)
+    assert float(gap.max()) <= GAP_TOL
+    for i in range(0, 256, 4):  # the full-rank ones
+        np.testing.assert_allclose(lam[i].numpy(), qp.forum_weights(*cases[i])[0], atol=1e-8)
+
+
 def test_degenerate_weighting_problems_get_the_exact_solvers_answers():
     zero = torch.zeros(2, 3, 3, dtype=torch.float64)
     w, gap = min_norm_weights_batched(zero)  # every point optimal: the barycentre, as pareto_app.qp
@@ -122,13 +178,16 @@ def _assert_same_runs(batched: pa.Sweep, sequential: pa.Sweep, tol: float = 1e-6
 
 @pytest.mark.parametrize("solver, options, S", [
     ("wc-mhgd", {}, 2), ("wc-mhgd", {}, 3), ("wc-mhgd", {"hypergrad": "neumann", "D": 20}, 3), ("mgda", {}, 2),
-    ("mgda", {}, 3), ("linear", {}, 3), ("wc-mhgd", {"beta": 0.05, "u": 1.0}, 3)])
+    ("mgda", {}, 3), ("linear", {}, 3), ("wc-mhgd", {"beta": 0.05, "u": 1.0}, 3), ("moml", {}, 3), ("moco", {}, 3),
+    ("moco", {"gamma": 0.3, "rho": 0.1}, 2), ("forum", {}, 3), ("forum", {"rho": 2.0, "T": 5}, 2),
+    ("wc-mhgd-stochastic", {"batch_lower": 8, "batch_hessian": 16}, 3)])
 def test_each_row_of_a_batched_sweep_ends_where_its_sequential_run_ends(solver, options, S):
     # Where the runs end is the Pareto set: tests/test_solvers.py runs its wc-mhgd preferences as one
     # batched sweep for 600 steps; here every recorded value of every step must be the sequential run's.
     problem = pa.tasks.get("toy-quadratic", S=S)
     preferences = np.random.default_rng(S).dirichlet(np.ones(S), 4)
-    preferences[0] = np.eye(S)[0]  # a vertex of the simplex among them
+    if solver != "wc-mhgd-stochastic":  # (at a vertex its sampled f_1 may fall below 0: w = 0 or 1e-16, shown 1/S or 1)
+        preferences[0] = np.eye(S)[0]  # a vertex of the simplex among them
     batched = pa.sweep(problem, solver, preferences, steps=40, device="cpu", **options)
     sequential = pa.sweep(problem, solver, preferences, steps=40, device="cpu", batched=False, **options)
     assert all(r.metadata.get("batched") == 4 for r in batched.results)
@@ -204,8 +263,6 @@ def test_diverging_rows_end_as_their_sequential_runs_do():
 
 def test_batched_sweeps_name_bad_arguments():
     problem = pa.tasks.get("toy-quadratic")
-    with pytest.raises(ValueError, match="solver 'forum' has no batched step yet"):
-        pa.sweep(problem, "forum", [[0.5, 0.5]], steps=2, batched=True)
     with pytest.raises(ValueError, match="batch_size=0"):
         pa.sweep(problem, "wc-mhgd", [[0.5, 0.5]], steps=2, batch_size=0)
     with pytest.raises(ValueError, match=r"preferences row 1: preference \[-1.0, 2.0\] has a negative entry"):
@@ -244,6 +301,22 @@ def test_a_batched_wc_penalty_or_al_step_reads_nothing_on_the_host(solver):
                                            torch.Generator().manual_seed(0), pa.oracles.Oracles(problem))
     _assert_steps_read_nothing_on_the_host(wc_lagrangian.step, config, state,
                                            torch.tensor(preferences), BatchedOracles(problem))
+
+
+@pytest.mark.parametrize("solver", ["moml", "moco", "forum", "wc-mhgd-stochastic"])
+def test_the_baselines_and_the_stochastic_batched_steps_read_nothing_on_the_host(solver):
+    from pareto_app.batched_oracles import BatchedOracles
+    from pareto_app.batched_sweep import ENGINES
+
+    problem = pa.tasks.get("toy-quadratic", S=3)
+    preferences = np.random.default_rng(0).dirichlet(np.ones(3), 8)
+    algo = pa.solvers.get(solver)
+    engine = ENGINES[solver]
+    config, state, _ = engine.start(algo, problem, pa.solvers.check_options(algo, {"T": 5} if solver != "wc-mhgd-stochastic"
+                                                                            else {"D": 5, "Q": 5}),
+                                    preferences, 100, torch.Generator().manual_seed(0), pa.oracles.Oracles(problem))
+    _assert_steps_read_nothing_on_the_host(engine.step, config, state, torch.tensor(preferences),
+                                           BatchedOracles(problem))
 
 
 def _assert_steps_read_nothing_on_the_host(step, config, state, R, oracles) -> None:

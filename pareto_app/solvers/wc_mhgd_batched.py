@@ -152,12 +152,15 @@ def step(config: Config, state: State, R: torch.Tensor, oracles: BatchedOracles)
     d = torch.einsum("bs,bsp->bp", w.to(hyper.dtype), hyper)
     beta = step_sizes(config, Rd).to(X.dtype)
     new = State(X=X - beta[:, None] * d, Y=Y, V=V, lam=lam)
-    # As `base.normalized`: weights summing to 1, uniform where the rule put none anywhere.
+    return new, Output(X=X, Y=Y, objectives=phi, weights=normalized_weights(w), direction_norm=(d * d).sum(dim=1),
+                       qp_gap=gap, finite_weighting=finite)
+
+
+def normalized_weights(w: torch.Tensor) -> torch.Tensor:
+    """As `base.normalized`, per row: weights summing to 1, uniform where the rule put none anywhere."""
     weights = w.clamp_min(0.0)
     total = weights.sum(dim=1, keepdim=True)
-    weights = torch.where(total > 0, weights / torch.where(total > 0, total, 1.0), 1.0 / weights.shape[1])
-    return new, Output(X=X, Y=Y, objectives=phi, weights=weights, direction_norm=(d * d).sum(dim=1), qp_gap=gap,
-                       finite_weighting=finite)
+    return torch.where(total > 0, weights / torch.where(total > 0, total, 1.0), 1.0 / weights.shape[1])
 
 
 def _neumann(alpha: float, oracles: BatchedOracles, X: torch.Tensor, ys: list[torch.Tensor], GX: torch.Tensor,
