@@ -113,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     p_bench.add_argument("--B", type=int, default=None, help="bench sweep: preferences in the batch (64)")
     p_bench.add_argument("--bench-device", dest="bench_device", default=None, choices=("cpu", "cuda"),
                          help="bench sweep: the device of both the batched and the sequential sweep")
-    p_bench.add_argument("--solver", default=None, help="bench sweep: the batched solver (wc-mhgd; mgda, linear, "
-                                                         "wc-penalty)")
+    p_bench.add_argument("--solver", default=None, help="bench sweep: the solver (wc-mhgd; every solver has a "
+                                                         "batched step)")
     p_bench.add_argument("--param", action="append", default=None,
                          help="bench sweep: task parameter name=value (repeatable), e.g. model=mlp")
     p_bench.add_argument("--data", default=None, help="bench sweep: a data set file for the data tasks (make-data "

@@ -186,4 +186,5 @@ def test_make_data_writes_a_set_that_bench_sweep_runs_on(tmp_path: Path, capsys:
     assert main(["bench", "sweep", "--task", "toy-llgc", "--solver", "wc-penalty", "--B", "2", "--steps", "2"]) == 0
     printed = capsys.readouterr().out
     assert "wc-penalty" in printed and "need a task with a strongly convex lower level" in printed
-    assert main(["bench", "sweep", "--solver", "forum"]) == 2
+    assert main(["bench", "sweep", "--solver", "nope"]) == 2
+    assert "--solver nope: accepted: wc-mhgd" in capsys.readouterr().err

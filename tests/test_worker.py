@@ -219,8 +219,10 @@ def test_a_live_worker_is_never_taken_for_interrupted_and_a_live_run_is_not_dele
 
 def test_a_sweep_whose_worker_died_resumes_its_unfinished_runs(store):
     steps = 600  # each run lasts a few seconds: the second has a checkpoint (every 2 s) before it ends
-    # A solver without a batched step: its sweep runs one run after another, each resumable from its checkpoint.
-    sweep = spec(steps=steps, kind="sweep", preferences=[[0.9, 0.1], [0.5, 0.5], [0.1, 0.9]], solver="moml")
+    # A wall-time limit (never reached here) makes a sweep run one run after another, each resumable from its
+    # checkpoint: a batched run cannot stop each of its rows at its own clock.
+    sweep = spec(kind="sweep", preferences=[[0.9, 0.1], [0.5, 0.5], [0.1, 0.9]], solver="moml",
+                 termination=Termination(steps=steps, wall_time=3600.0))
     run_id = launcher.start(store, sweep, num_objectives=2)
     wait_for(lambda: len(store.children(run_id)) == 2 and store.last_checkpoint(store.children(run_id)[1]),
              "the second run's first checkpoint")
