@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch.func import vmap
 
-from .oracles import OracleCounts
+from .oracles import OracleCounts, Oracles
 from .problem import Problem
 
 
@@ -31,9 +31,24 @@ class BatchedOracles:
         self.problem = problem
         self.counts = OracleCounts()
         self.looped = False  # True once vmap failed on this problem and the loop took over
+        self.parent: Oracles | None = None  # a single run's own oracles (`single`)
         upper = list(problem.upper)
         self._lower = self._batched(problem.lower)
         self._upper = self._batched(lambda x, y: torch.stack([f(x, y) for f in upper]))
+
+    @classmethod
+    def single(cls, oracles: Oracles) -> BatchedOracles:
+        """One run's oracles in the batched shape (B = 1): its plain functions (vmap only costs at B = 1), its
+        counts, and its control channel between oracle calls (a slow step can be paused or stopped)."""
+        single = cls(oracles.problem)
+        single.looped = True
+        single.counts = oracles.counts
+        single.parent = oracles
+        return single
+
+    def _tick(self) -> None:
+        if self.parent is not None:
+            self.parent._tick()
 
     def _batched(self, one: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Callable[..., torch.Tensor]:
         vmapped = vmap(one)
@@ -80,6 +95,7 @@ class BatchedOracles:
 
     def lower_grad_y(self, X: torch.Tensor, Y: torch.Tensor, batch: Any = None) -> torch.Tensor:
         """∇_y g(x_b, y_b) per run: (B, q); of G(·, ·; batch) where a minibatch is given."""
+        self._tick()
         self.counts.ll_grad += 1
         with torch.enable_grad():
             Yg = Y.detach().requires_grad_(True)
@@ -87,6 +103,7 @@ class BatchedOracles:
 
     def lower_grad(self, X: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(∇_x g, ∇_y g) per run in one pass: (B, p), (B, q)."""
+        self._tick()
         self.counts.ll_grad += 1
         with torch.enable_grad():
             Xg, Yg = X.detach().requires_grad_(True), Y.detach().requires_grad_(True)
@@ -97,6 +114,7 @@ class BatchedOracles:
               batches: Sequence[Any] | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """F (B, S), ∇_x F (B, S, p), ∇_y F (B, S, q); of F^(s)(·, ·; batches[s]) where minibatches are given."""
         S = self.problem.num_objectives
+        self._tick()
         self.counts.ul_grad += S
         with torch.enable_grad():
             Xg, Yg = X.detach().requires_grad_(True), Y.detach().requires_grad_(True)
@@ -109,6 +127,7 @@ class BatchedOracles:
 
     def at(self, X: torch.Tensor, Y: torch.Tensor, batch: Any = None) -> BatchedPoint:
         """The points (x_b, y_b) for second-order products of g (of G(·, ·; batch) where a minibatch is given)."""
+        self._tick()
         return BatchedPoint(self, X, Y, batch)
 
 

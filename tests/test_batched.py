@@ -382,3 +382,27 @@ def test_a_batched_sweep_copies_to_the_host_once_per_recorded_step(task, solver)
     counted = host_reads_per_step(task, solver, B=16, steps=40, metrics_every=10)
     assert counted["recorded steps"] == 5
     assert counted["reads per recorded step"] <= 24, counted  # 16 runs: per-run reads would be ≥ 16 × 5
+
+
+def test_a_single_runs_batched_oracles_poll_its_control_channel_between_oracle_calls():
+    # A single WC-Penalty run is B = 1 of the batched loop: a slow step still hears pause and stop between
+    # its oracle calls, as the sequential solvers' do (the worker's control channel is `Oracles.poll`).
+    problem = pa.tasks.get("toy-llgc")
+    algo = pa.solvers.get("wc-penalty")
+    oracles = pa.oracles.Oracles(problem)
+    polls = []
+    oracles.poll = lambda: polls.append(1)
+    r = np.array([0.5, 0.5])
+    state = algo.init(problem, r, dict(pa.solvers.check_options(algo, {}), steps=10), oracles,
+                      torch.Generator().manual_seed(0))
+    before = len(polls)
+    with torch.no_grad():
+        algo.step(state, r)
+    assert len(polls) - before >= 2
+
+    def stop() -> None:
+        raise RuntimeError("stopped by the control channel")
+
+    oracles.poll = stop
+    with pytest.raises(RuntimeError, match="stopped by the control channel"), torch.no_grad():
+        algo.step(state, r)

@@ -120,10 +120,11 @@ def test_preference_matters(S):
 @pytest.mark.parametrize("device", cuda_params())
 @pytest.mark.parametrize("S", [2, 3])
 def test_stochastic_wc_mhgd_ends_near_the_pareto_set(S, device):
+    # 400 steps end within 0.02 of the set, where the minibatch noise keeps them.
     for seed in (0, 1):
         problem = pa.tasks.get("toy-quadratic", S=S, seed=seed)
-        result = pa.solve(problem, "wc-mhgd-stochastic", PREFERENCES[S][0], steps=800, seed=seed, device=device,
-                          metrics_every=100)
+        result = pa.solve(problem, "wc-mhgd-stochastic", PREFERENCES[S][0], steps=400, seed=seed, device=device,
+                          metrics_every=400)
         dist_x, _ = toy_quadratic_distance(problem, result.x.cpu().numpy(), result.y.cpu().numpy())
         assert dist_x <= 5e-2
 

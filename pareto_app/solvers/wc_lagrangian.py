@@ -322,9 +322,7 @@ class State(Core):
 
 def init_run(algo: Any, problem: Problem, preference: np.ndarray, options: dict[str, Any], oracles: Oracles,
              generator: torch.Generator) -> State:
-    batched = BatchedOracles(problem)
-    batched.looped = True  # one run: the plain functions, no vmap
-    batched.counts = oracles.counts
+    batched = BatchedOracles.single(oracles)
     lam = torch.as_tensor(np.asarray(preference)[None], dtype=problem.x0.dtype, device=problem.x0.device)
     config, core, per_run = _start(problem, lam, options, options.get("steps"), algo.multipliers, batched, generator)
     return _state(config, core, 0, per_run[0], oracles, batched)
