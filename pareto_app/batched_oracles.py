@@ -62,6 +62,8 @@ class BatchedOracles:
                     warnings.warn(f"{self.problem.name}: its functions cannot be vmapped ({type(err).__name__}: "
                                   f"{str(err).splitlines()[0][:120] if str(err) else ''}); the runs of this batch are "
                                   "evaluated one after another", stacklevel=3)
+            if X.shape[0] == 1:  # a single run: a view of its row, not a copy
+                return one(X.squeeze(0), Y.squeeze(0)).unsqueeze(0)
             return torch.stack([one(X[b], Y[b]) for b in range(X.shape[0])])
 
         return call

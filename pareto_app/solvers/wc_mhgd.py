@@ -19,6 +19,7 @@ objective: r_max for Eq. 5 and for `linear`, 1 for `mgda`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,12 +28,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..hypergrad import ConjugateGradient, Neumann
+from ..batched_oracles import BatchedOracles
 from ..oracles import Oracles
 from ..problem import Problem
-from ..qp import min_norm_weights, wc_weights
+from ..qp import wc_weights
 from ..stepsize import hypergradient_lipschitz, lower_curvature, weighted_step
-from .base import Option, StepOutput, normalized, to_numpy
+from .base import Option, StepOutput
 
 Weighting = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
@@ -49,26 +50,18 @@ def chebyshev_weighting(u: float) -> Weighting:
     return weigh
 
 
-def min_norm_weighting(gram: np.ndarray, r: np.ndarray, phi: np.ndarray) -> np.ndarray:
-    """MGDA: the min-norm element of the convex hull of the hypergradients."""
-    return min_norm_weights(gram)
-
-
-def fixed_weighting(gram: np.ndarray, r: np.ndarray, phi: np.ndarray) -> np.ndarray:
-    """Linear scalarization: the preference itself."""
-    return r
-
-
 @dataclass
 class State:
+    """One run: B = 1 of the batched loop (`wc_mhgd_batched`), the same code as a sweep's rows."""
+
     x: torch.Tensor
     y: torch.Tensor  # y_{k-1}^D, the warm start of the next inner loop
-    v: torch.Tensor | None  # CG's warm start v_{k-1}^{(s),N}, one row per objective
+    V: torch.Tensor | None  # CG's warm start v_{k-1}^{(s),N}, (1, S, q)
+    lam: torch.Tensor | None  # the last QP solution (1, S), the next QP's warm start
     k: int
     options: dict[str, Any]  # resolved values, estimated ones included
     oracles: Oracles
-    estimator: Any
-    weighting: Weighting
+    batched: BatchedOracles  # the run's own oracles (plain functions, its counts), in the batched loop's shape
     lipschitz: float  # L̂_φ, for the automatic β
 
 
@@ -114,11 +107,6 @@ class HypergradientDescent:
     def options(self) -> dict[str, Option]:
         return hypergradient_options(with_u=self.weighting_name == "chebyshev")
 
-    def _weighting(self, options: dict[str, Any]) -> Weighting:
-        if self.weighting_name == "chebyshev":
-            return chebyshev_weighting(options["u"])
-        return min_norm_weighting if self.weighting_name == "min-norm" else fixed_weighting
-
     def _max_weight(self, r: np.ndarray) -> float:
         return 1.0 if self.weighting_name == "min-norm" else float(r.max())
 
@@ -127,49 +115,31 @@ class HypergradientDescent:
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
         neumann = options["hypergrad"] == "neumann"
         opts = resolve_lower_level(problem, oracles, options, neumann=neumann, seed=seed)
-        estimator = Neumann(opts["alpha"]) if neumann else ConjugateGradient(opts["N"])
         lipschitz = 0.0
         if opts["beta"] is None:
             lipschitz = LIPSCHITZ_MARGIN * hypergradient_lipschitz(
                 oracles, problem.x0, problem.y0, opts["alpha"], inner=max(opts["D"], 20), cg_steps=max(opts["N"], 20),
                 seed=seed)
             opts["L_phi"] = lipschitz
-        state = State(x=problem.x0.clone(), y=problem.y0.clone(), v=None, k=0, options=opts, oracles=oracles,
-                      estimator=estimator, weighting=self._weighting(opts), lipschitz=lipschitz)
-        if opts["beta"] is None:
             opts["beta"] = weighted_step(lipschitz, self._max_weight(preference))
-        return state
+        return State(x=problem.x0.clone(), y=problem.y0.clone(), V=None, lam=None, k=0, options=opts, oracles=oracles,
+                     batched=BatchedOracles.single(oracles), lipschitz=lipschitz)
 
     def step(self, state: State, preference: np.ndarray) -> tuple[State, StepOutput]:
-        o, opts, x = state.oracles, state.options, state.x
-        alpha, D = opts["alpha"], opts["D"]
-        r = preference if self.weighting_name != "min-norm" else np.full(preference.size, 1.0 / preference.size)
-        # Lines 3-6: D warm-started gradient steps on g(x_k, ·). Eq. 4 needs the trajectory; CG only its
-        # end, so its memory stays flat in D.
-        keep = isinstance(state.estimator, Neumann)
-        y = state.y
-        ys = [y]
-        for _ in range(D):
-            y = torch.add(y, o.lower_grad_y(x, y), alpha=-alpha)
-            if keep:
-                ys.append(y)
-        if not keep:
-            ys = [y]
-        # Lines 7-14: all S hypergradients, one batch.
-        phi, gx, gy = o.upper(x, y)
-        hyper, v = state.estimator(o, x, ys, gx, gy, state.v)
-        # Line 15: the weights, from the S×S Gram matrix only (K = (∇̂Φᵀ∇̂Φ)^½).
-        gram = (hyper @ hyper.T).double().cpu().numpy()
-        w = state.weighting(gram, r, to_numpy(phi))
-        # Line 16: x_{k+1} = x_k − β ∇̂Φ (r ⊙ λ_k).
-        d = torch.as_tensor(w, dtype=hyper.dtype, device=hyper.device) @ hyper
-        # An estimated β follows the preference: the largest weight bounds the curvature seen.
-        beta = opts["beta"] if state.lipschitz == 0.0 else weighted_step(state.lipschitz, self._max_weight(preference))
-        new = State(x=x - beta * d, y=y, v=v, k=state.k + 1, options=opts, oracles=o, estimator=state.estimator,
-                    weighting=state.weighting, lipschitz=state.lipschitz)
-        out = StepOutput(x=x, y=y, objectives=phi, weights=normalized(w), direction_norm=float(d @ d))
-        return new, out
+        from . import wc_mhgd_batched as batched
 
+        # An estimated β follows the preference (L̂_φ known); a given one, or a resumed run's, is fixed.
+        config = batched.config_of(self, state.options, state.lipschitz,
+                                   given_beta=None if state.lipschitz else state.options["beta"])
+        core = batched.State(X=state.x[None], Y=state.y[None], V=state.V, lam=state.lam)
+        R = torch.as_tensor(np.asarray(preference, dtype=float)[None], device=state.x.device)
+        core, out = batched.step(config, core, R, state.batched)
+        if not bool(out.finite_weighting[0]):  # what pareto_app.qp raises on: the run has diverged
+            raise ValueError("the weighting QP's Gram matrix has non-finite entries (nan or inf)")
+        new = dataclasses.replace(state, x=core.X[0], y=core.Y[0], V=core.V, lam=core.lam, k=state.k + 1)
+        return new, StepOutput(x=out.X[0], y=out.Y[0], objectives=out.objectives[0],
+                               weights=out.weights[0].double().cpu().numpy(),
+                               direction_norm=float(out.direction_norm[0]))
 
 SOLVER = HypergradientDescent(
     name="wc-mhgd",

@@ -18,7 +18,7 @@ exactly as it does in a sequential run.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -29,7 +29,9 @@ from ..oracles import Oracles
 from ..problem import Problem
 from ..qp_batched import min_norm_weights_batched, wc_weights_batched
 from ..stepsize import weighted_step
-from .wc_mhgd import HypergradientDescent
+
+if TYPE_CHECKING:
+    from .wc_mhgd import HypergradientDescent
 
 
 @dataclass(frozen=True)
