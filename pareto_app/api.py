@@ -240,6 +240,10 @@ class Run:
         restored: dict[str, Any] = {k: v.to(problem.device) for k, v in saved["tensors"].items()}
         restored.update({k: v.double().numpy() for k, v in saved["arrays"].items()})
         restored.update(saved["numbers"])
+        # A checkpoint of an earlier version may hold a field its solver's state no longer has (a warm start
+        # kept under another name): the run continues without it.
+        fields = {f.name for f in dataclasses.fields(state)}
+        restored = {k: v for k, v in restored.items() if k in fields}
         state = dataclasses.replace(state, **restored, options=options)
         for name, count in saved["oracle_calls"].items():
             setattr(oracles.counts, name, int(count))

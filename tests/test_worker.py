@@ -184,6 +184,10 @@ def test_a_checkpoint_continues_every_solver_exactly(task, solver):
     assert [it.step for it in rest] == list(range(20, 40))
     assert rest[-1].objectives.tolist() == full[-1].objectives.tolist()
     assert rest[-1].oracle_calls == full[-1].oracle_calls
+    # A checkpoint of an earlier version, with a field the state no longer has, still continues the run.
+    saved["tensors"]["retired_warm_start"] = torch.zeros(2, 3)
+    older = list(Run(prepare(problem, solver, [0.7, 0.3], "cpu", options), 40, 0, None, 10, resume=saved))
+    assert [it.step for it in older] == list(range(20, 40))
 
 
 def test_a_stop_reaches_a_step_between_its_oracle_calls(store):

@@ -119,7 +119,7 @@ def run(*, quick: bool = False, out: str | Path = "reports") -> Path:
     share_after_half = float((total[-1] - total[K // 2 - 1]) / total[-1])
     floor = float(np.median(d2[-max(K // 10, 1):]))
 
-    Ts = [50, 100, 200] if quick else [250, 500, 1000, 2000, 4000, 8000, 16000]
+    Ts = [25, 50, 100] if quick else [250, 500, 1000, 2000, 4000, 8000, 16000]
     exact_up_to = Ts[2]
     penalty_rows, quadrature_errors = [], []
     mixture = tasks.get("data-mixture")
