@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .batched_oracles import BatchedOracles, BatchedPoint
-from .oracles import LowerPoint, Oracles
+from .batched_oracles import BatchedOracles
+from .oracles import Oracles
 from .problem import Problem
 
 
@@ -87,66 +87,43 @@ def bench_hvp(repeats: int = 20, rounds: int = 5) -> list[dict[str, Any]]:
     return rows
 
 
-class TimedOracles(Oracles):
+class _TimedCalls:
+    """Oracles that also add up the wall time spent inside them (a mixin over Oracles or BatchedOracles)."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem)  # type: ignore[call-arg]
+        self.seconds = 0.0
+
+    def _timed(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+    def upper(self, *args: Any, **kwargs: Any) -> Any:
+        return self._timed(super().upper, *args, **kwargs)  # type: ignore[misc]
+
+    def lower_grad_y(self, *args: Any, **kwargs: Any) -> Any:
+        return self._timed(super().lower_grad_y, *args, **kwargs)  # type: ignore[misc]
+
+    def lower_grad(self, *args: Any, **kwargs: Any) -> Any:
+        return self._timed(super().lower_grad, *args, **kwargs)  # type: ignore[misc]
+
+    def at(self, *args: Any, **kwargs: Any) -> Any:
+        point = self._timed(super().at, *args, **kwargs)  # type: ignore[misc]
+        for name in ("hvp", "jvp_xy", "jvp_and_hvp", "constraint_jvp"):
+            method = getattr(point, name)
+            setattr(point, name, lambda *a, _m=method, **k: self._timed(_m, *a, **k))
+        return point
+
+
+class TimedOracles(_TimedCalls, Oracles):
     """Oracles that also add up the wall time spent inside them."""
 
-    def __init__(self, problem: Problem) -> None:
-        super().__init__(problem)
-        self.seconds = 0.0
 
-    def _timed(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            self.seconds += time.perf_counter() - start
-
-    def upper(self, *args: Any, **kwargs: Any) -> Any:
-        return self._timed(super().upper, *args, **kwargs)
-
-    def lower_grad_y(self, *args: Any, **kwargs: Any) -> Any:
-        return self._timed(super().lower_grad_y, *args, **kwargs)
-
-    def lower_grad(self, *args: Any, **kwargs: Any) -> Any:
-        return self._timed(super().lower_grad, *args, **kwargs)
-
-    def at(self, x: torch.Tensor, y: torch.Tensor, batch: Any = None) -> LowerPoint:
-        point = self._timed(LowerPoint, self, x, y, batch)
-        for name in ("hvp", "jvp_xy", "jvp_and_hvp", "constraint_jvp"):
-            method = getattr(point, name)
-            setattr(point, name, lambda *a, _m=method, **k: self._timed(_m, *a, **k))
-        return point
-
-
-class TimedBatchedOracles(BatchedOracles):
+class TimedBatchedOracles(_TimedCalls, BatchedOracles):
     """A single run's batched oracles (what its step calls) that also add up the wall time spent inside them."""
-
-    def __init__(self, problem: Problem) -> None:
-        super().__init__(problem)
-        self.seconds = 0.0
-
-    def _timed(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            self.seconds += time.perf_counter() - start
-
-    def upper(self, *args: Any, **kwargs: Any) -> Any:
-        return self._timed(super().upper, *args, **kwargs)
-
-    def lower_grad_y(self, *args: Any, **kwargs: Any) -> Any:
-        return self._timed(super().lower_grad_y, *args, **kwargs)
-
-    def lower_grad(self, *args: Any, **kwargs: Any) -> Any:
-        return self._timed(super().lower_grad, *args, **kwargs)
-
-    def at(self, X: torch.Tensor, Y: torch.Tensor, batch: Any = None) -> BatchedPoint:
-        point = self._timed(super().at, X, Y, batch)
-        for name in ("hvp", "jvp_xy", "jvp_and_hvp", "constraint_jvp"):
-            method = getattr(point, name)
-            setattr(point, name, lambda *a, _m=method, **k: self._timed(_m, *a, **k))
-        return point
 
 
 def bench_iteration(steps: int = 30, hypergrad: str = "cg") -> list[dict[str, Any]]:
