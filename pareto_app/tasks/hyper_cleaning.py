@@ -59,10 +59,11 @@ def _model(kind: str, hidden: int, depth: int, features: int, classes: int
     sizes = [math.prod(s) for s in shapes]
 
     def logits(y: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        blocks = [p.reshape(s) for p, s in zip(torch.split(y, sizes), shapes)]
-        # (W aᵀ)ᵀ, not a Wᵀ: the same numbers, but where vmap batches W over runs and the data a is shared,
-        # W aᵀ folds the runs into the rows of one matrix product, a Wᵀ becomes a batched product per run
-        # (2.6× slower in the batched engine's oracles).
+        # (W aᵀ)ᵀ, not a Wᵀ, and each block a copy, not a view of y: the same numbers, but where vmap batches
+        # y over runs and the data a is shared, W aᵀ on blocks laid out one after another folds the runs into the
+        # rows of one matrix product (and so do its derivatives); a Wᵀ, or W a strided view of y, becomes a
+        # batched product per run with the data repeated (2.6× slower in the batched engine's oracles).
+        blocks = [p.clone().reshape(s) for p, s in zip(torch.split(y, sizes), shapes)]
         for W, c in zip(blocks[:-2:2], blocks[1:-2:2]):
             # tanh, not ReLU: smooth, so ∇²_yy g exists everywhere for the HVP-based solvers.
             a = torch.tanh((W @ a.T).T + c)
