@@ -61,6 +61,7 @@ import torch
 
 from ..problem import Problem
 from .dataset import Dataset, Split, corrupt_labels, dataset
+from .products import data_times
 from .registry import Param, Task, register
 
 SOURCES = ("digits 0-4", "digits 5-9", "shifted", "mislabelled", "noisy pixels")
@@ -203,7 +204,7 @@ def build(*, device: torch.device, dtype: torch.dtype, N: int, M: int, source_si
 
     def lower(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         alpha = torch.softmax(x, dim=0)
-        residual = A_t @ model(y).T - Y_t  # [N·m, 10], source-major
+        residual = data_times(A_t, model(y)) - Y_t  # [N·m, 10], source-major
         per_source = (residual * residual).sum(dim=1).reshape(N, source_size).sum(dim=1)
         return 0.5 * (alpha @ per_source) / source_size
 
@@ -212,7 +213,7 @@ def build(*, device: torch.device, dtype: torch.dtype, N: int, M: int, source_si
         unit = units[k]
 
         def f(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            residual = a @ model(y).T - t
+            residual = data_times(a, model(y)) - t
             return unit * 0.5 * (residual * residual).sum() / len(a)
 
         return f

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from ..problem import Problem
 from .dataset import digits as digit_images
+from .products import data_times
 from .registry import Param, Task, register
 
 WAYS = 5
@@ -74,7 +75,8 @@ def build(*, device: torch.device, dtype: torch.dtype, S: int, hidden: int, quer
 
     def features(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         W, c = torch.split(x, [hidden * PIXELS, hidden])
-        return torch.tanh(a @ W.reshape(hidden, PIXELS).T + c)
+        rows = data_times(a.reshape(-1, PIXELS), W.reshape(hidden, PIXELS))  # every episode's images at once
+        return torch.tanh(rows.reshape(*a.shape[:-1], hidden) + c)
 
     def heads(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         blocks = y.reshape(S, WAYS, hidden + 1)

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 
 from ..problem import Minibatches, Problem
 from .dataset import corrupt_labels, dataset, domains
+from .products import data_times
 from .registry import Param, Task, register
 
 MAX_SETS = 8  # the symmetries of the square: one domain each
@@ -59,16 +60,12 @@ def _model(kind: str, hidden: int, depth: int, features: int, classes: int
     sizes = [math.prod(s) for s in shapes]
 
     def logits(y: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        # (W aᵀ)ᵀ, not a Wᵀ, and each block a copy, not a view of y: the same numbers, but where vmap batches
-        # y over runs and the data a is shared, W aᵀ on blocks laid out one after another folds the runs into the
-        # rows of one matrix product (and so do its derivatives); a Wᵀ, or W a strided view of y, becomes a
-        # batched product per run with the data repeated (2.6× slower in the batched engine's oracles).
-        blocks = [p.clone().reshape(s) for p, s in zip(torch.split(y, sizes), shapes)]
+        blocks = [p.reshape(s) for p, s in zip(torch.split(y, sizes), shapes)]
         for W, c in zip(blocks[:-2:2], blocks[1:-2:2]):
             # tanh, not ReLU: smooth, so ∇²_yy g exists everywhere for the HVP-based solvers.
-            a = torch.tanh((W @ a.T).T + c)
+            a = torch.tanh(data_times(a, W) + c)
         W, c = blocks[-2:]
-        return (W @ a.T).T + c
+        return data_times(a, W) + c
 
     return shapes, sizes, logits
 

@@ -61,6 +61,7 @@ import torch.nn.functional as F
 
 from ..problem import Minibatches, Problem
 from .dataset import Dataset, dataset, digits
+from .products import data_times
 from .registry import Param, Task, register
 
 # (name, label of each digit 0..9): the digits' tasks, in the order S picks them.
@@ -188,7 +189,7 @@ def build(*, device: torch.device, dtype: torch.dtype, S: int, train_size: int, 
 
         def train_losses(y: torch.Tensor, A: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
             """[n, S]: the cross-entropy of every task on every image (log-sum-exp of its block − true logit)."""
-            logits = A @ rows(y).T
+            logits = data_times(A, rows(y))
             lse = torch.stack([torch.logsumexp(logits[:, offsets[t]:offsets[t + 1]], dim=1) for t in range(S)], dim=1)
             return lse - (logits * onehot) @ segment
 
