@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 import pareto_app as pa
 
@@ -73,11 +74,18 @@ def test_a_lower_level_step_beyond_two_over_l_is_refused_before_the_run(solver, 
 
 
 def test_moco_weights_turning_non_finite_end_the_run_as_diverged():
-    from pareto_app.solvers.moco import project_simplex
+    # The step raises what api.Run turns into "diverged" (the last good iterate kept).
+    import dataclasses
 
+    from pareto_app.oracles import Oracles
+
+    moco = pa.solvers.get("moco")
+    r = np.array([0.5, 0.5])
+    options = {name: option.default for name, option in moco.options.items()}
+    state = moco.init(TOY, r, options, Oracles(TOY), torch.Generator().manual_seed(0))
+    state, _ = moco.step(state, r)
     with pytest.raises(ValueError, match="non-finite"):
-        project_simplex(np.array([np.inf, 0.0]))
-    assert project_simplex(np.array([2.0, 0.0])).tolist() == [1.0, 0.0]
+        moco.step(dataclasses.replace(state, lam=torch.tensor([np.inf, 0.0], dtype=torch.float64)), r)
 
 
 @pytest.mark.parametrize("solver", ["mgda", "moml", "moco", "forum", "wc-mhgd", "linear"])

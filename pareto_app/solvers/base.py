@@ -96,10 +96,6 @@ def check_options(solver: Solver, options: Mapping[str, Any]) -> dict[str, Any]:
     return {name: spec.check(solver.name, name, options.get(name, spec.default)) for name, spec in solver.options.items()}
 
 
-def to_numpy(t: torch.Tensor) -> np.ndarray:
-    return t.detach().double().cpu().numpy()
-
-
 def normalized(w: np.ndarray) -> np.ndarray:
     w = np.clip(np.asarray(w, dtype=float), 0.0, None)
     total = w.sum()

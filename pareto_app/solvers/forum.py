@@ -25,6 +25,7 @@ iterate is not held to the 1e-3 of the hypergradient solvers.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -33,22 +34,25 @@ import numpy as np
 import torch
 from torch.func import grad, jvp
 
+from ..batched_oracles import BatchedOracles
 from ..oracles import Oracles
 from ..problem import Problem
-from ..qp import forum_weights
 from ..stepsize import lower_curvature, power_iteration
-from .base import Option, StepOutput, normalized
+from . import forum_batched
+from .base import Option, StepOutput
+from .one_run import preference_row, step_output
 
 
-@dataclass
-class State:
-    x: torch.Tensor
+@dataclass(frozen=True)
+class State(forum_batched.State):
+    """One run: B = 1 of the batched step (`forum_batched`), the same code as a sweep's rows."""
+
+    x: torch.Tensor  # X[0] and Y[0]: what a checkpoint restarts from
     y: torch.Tensor
-    y_tilde: torch.Tensor
-    lam_bar: np.ndarray  # λ̃^{k−1}
-    k: int
     options: dict[str, Any]
     oracles: Oracles
+    config: forum_batched.Config
+    batched: BatchedOracles
 
 
 def z_curvature(problem: Problem, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> float:
@@ -95,42 +99,18 @@ class Forum:
             mu = min(1.0, (100 / K) ** 0.5) / (1.25 * z_curvature(problem, problem.x0, problem.y0, generator))
         S = problem.num_objectives
         opts = {**options, "mu": mu, "eta": eta, "T": T, "L_g": L, "mu_g": mu_g}
-        return State(x=problem.x0.clone(), y=problem.y0.clone(), y_tilde=problem.y0.clone(),
-                     lam_bar=np.full(S, 1.0 / S), k=0, options=opts, oracles=oracles)
+        x, y = problem.x0.clone(), problem.y0.clone()
+        return State(X=x[None], Y=y[None], lam_bar=torch.full((1, S), 1.0 / S, dtype=torch.float64, device=x.device),
+                     k=0, x=x, y=y, options=opts, oracles=oracles, config=forum_batched.config_of(opts),
+                     batched=BatchedOracles.single(oracles))
 
     def step(self, state: State, preference: np.ndarray) -> tuple[State, StepOutput]:
-        o, opts, x, y = state.oracles, state.options, state.x, state.y
-        # Lines 4-7: T steps on g(x_k, ·) from ỹ^0 = y_k.
-        y_t = y
-        for _ in range(opts["T"]):
-            y_t = y_t - opts["eta"] * o.lower_grad_y(x, y_t)
-        # Line 9: ∇q̃(z_k) = ∇_z g(z_k) − (∇_x g(x_k, ỹ^T), 0).
-        gx_g, gy_g = o.lower_grad(x, y)
-        gx_t, _ = o.lower_grad(x, y_t)
-        grad_q = torch.cat([gx_g - gx_t, gy_g])
-        # Line 10: ∇F_i(z_k).
-        f, gx, gy = o.upper(x, y)
-        grad_F = torch.cat([gx, gy], dim=1)
-        # Line 11: QP (12) on the (S+1)×(S+1) Gram matrix of [∇F_1..∇F_S, ∇q̃].
-        stacked = torch.cat([grad_F, grad_q[None, :]], dim=0)
-        gram = (stacked @ stacked.T).double().cpu().numpy()
-        q_sq = float(gram[-1, -1])
-        phi_k = 0.5 * opts["rho"] * q_sq
-        tiny = q_sq <= 1e-30 * max(float(np.trace(gram)), 1e-300)
-        pi = np.zeros(f.numel()) if tiny else (2 * phi_k - gram[-1, :-1]) / q_sq  # Eq. (10)
-        lam, _ = forum_weights(gram, pi, phi_k)
-        # Line 12: momentum on the weights.
-        beta_k = (state.k + 1) ** -0.75
-        lam_bar = (1 - beta_k) * state.lam_bar + beta_k * lam
-        # Lines 13-15: ν(λ̃) by Eq. (10), d_k by Eq. (9), z_{k+1} = z_k + μ d_k.
-        nu = 0.0 if tiny else max(float(lam_bar @ pi), 0.0)
-        w = torch.as_tensor(lam_bar, dtype=x.dtype, device=x.device)
-        d = -(w @ grad_F + nu * grad_q)
-        p = x.numel()
-        z_mu = opts["mu"]
-        new = State(x=x + z_mu * d[:p], y=y + z_mu * d[p:], y_tilde=y_t, lam_bar=lam_bar, k=state.k + 1,
-                    options=opts, oracles=o)
-        return new, StepOutput(x=x, y=y, objectives=f, weights=normalized(lam_bar), direction_norm=float(d @ d))
+        # A checkpoint of an earlier version holds λ̃ as S numbers.
+        lam_bar = torch.as_tensor(state.lam_bar, dtype=torch.float64, device=state.x.device).reshape(1, -1)
+        core = forum_batched.State(X=state.X, Y=state.Y, lam_bar=lam_bar, k=state.k)
+        core, out = forum_batched.step(state.config, core, preference_row(preference, state.x), state.batched)
+        new = dataclasses.replace(state, X=core.X, Y=core.Y, lam_bar=core.lam_bar, k=core.k, x=core.X[0], y=core.Y[0])
+        return new, step_output(out)
 
 
 SOLVER = Forum()

@@ -8,9 +8,9 @@
 
 FORUM reads no preference, so every run of a sweep is the same run: the batch is there for the
 engine's sake (one code path, a sweep that costs one run's oracle calls per step for all).
-Where ‖∇q̃‖ vanishes against the objectives' gradients (the sequential step's `tiny`), π = 0, ν = 0
-and λ is the min-norm weighting; the sequential QP then sees a γ without effect on the direction
-when ∇q̃ = 0 exactly, the only case the iterates meet (y on y*(x)).
+A single run (`forum.py`) is B = 1 of this step. Where ‖∇q̃‖ vanishes against the objectives' gradients
+(`tiny`), π = 0, ν = 0 and λ is the min-norm weighting; QP (12) then sees a γ without effect on the
+direction when ∇q̃ = 0 exactly, the only case the iterates meet (y on y*(x)).
 """
 
 from __future__ import annotations
@@ -44,14 +44,18 @@ class State:
     k: int
 
 
+def config_of(options: dict[str, Any]) -> Config:
+    """The resolved options of the sequential init."""
+    return Config(mu=float(options["mu"]), eta=float(options["eta"]), T=int(options["T"]), rho=float(options["rho"]))
+
+
 def start(algo: Any, problem: Problem, options: dict[str, Any], preferences: np.ndarray, steps: int,
           generator: torch.Generator, oracles: Oracles) -> tuple[Config, State, list[dict[str, Any]]]:
     """(config, the state at the start, each run's resolved options): the sequential init, run once."""
     with torch.no_grad():
         first = algo.init(problem, preferences[0], dict(options, steps=steps), oracles, generator)
     resolved = {k: v for k, v in first.options.items() if k != "steps"}
-    config = Config(mu=float(resolved["mu"]), eta=float(resolved["eta"]), T=int(resolved["T"]),
-                    rho=float(resolved["rho"]))
+    config = config_of(resolved)
     B, S = len(preferences), problem.num_objectives
     state = State(X=problem.x0.expand(B, -1).clone(), Y=problem.y0.expand(B, -1).clone(),
                   lam_bar=torch.full((B, S), 1.0 / S, dtype=torch.float64, device=problem.device), k=0)

@@ -47,17 +47,22 @@ class State:
     gamma: torch.Tensor | None  # (B,) MoCo's γ per run, once set
 
 
+def config_of(rule: str, options: dict[str, Any]) -> Config:
+    """The resolved options of the sequential init of MOML or MoCo (`rule`)."""
+    moco = rule == "moco"
+    gamma = options.get("gamma")
+    return Config(rule=rule, eta=float(options["eta"]), T=int(options["T"]), step=float(options["alpha" if moco else "mu"]),
+                  track=float(options.get("beta", 0.0)), gamma=None if gamma is None else float(gamma),
+                  rho=float(options.get("rho", 0.0)))
+
+
 def start(algo: Any, problem: Problem, options: dict[str, Any], preferences: np.ndarray, steps: int,
           generator: torch.Generator, oracles: Oracles) -> tuple[Config, State, list[dict[str, Any]]]:
     """(config, the state at the start, each run's resolved options): the sequential init, run once."""
     with torch.no_grad():
         first = algo.init(problem, preferences[0], dict(options, steps=steps), oracles, generator)
     resolved = {k: v for k, v in first.options.items() if k != "steps"}
-    moco = algo.name == "moco"
-    config = Config(rule=algo.name, eta=float(resolved["eta"]), T=int(resolved["T"]),
-                    step=float(resolved["alpha" if moco else "mu"]), track=float(resolved.get("beta", 0.0)),
-                    gamma=None if resolved.get("gamma") is None else float(resolved["gamma"]),
-                    rho=float(resolved.get("rho", 0.0)))
+    config = config_of(algo.name, resolved)
     B, S = len(preferences), problem.num_objectives
     lam = torch.full((B, S), 1.0 / S, dtype=torch.float64, device=problem.device)
     state = State(X=problem.x0.expand(B, -1).clone(), Y=problem.y0.expand(B, -1).clone(), tracked=None, lam=lam,

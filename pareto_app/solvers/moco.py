@@ -12,39 +12,36 @@ Tracking removes the bias of the stochastic min-norm weights; γ defaults to
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..hypergrad import unrolled_hypergradients
+from ..batched_oracles import BatchedOracles
 from ..oracles import Oracles
 from ..problem import Problem
-from .base import Option, StepOutput, normalized
+from . import itd_batched
+from .base import Option, StepOutput
 from .itd_common import resolve_itd
-
-
-def project_simplex(v: np.ndarray) -> np.ndarray:
-    """Euclidean projection onto the probability simplex (sort-based, exact)."""
-    if not np.all(np.isfinite(v)):  # the run diverged: the engine keeps its last good iterate
-        raise ValueError("the weights' update contains non-finite entries (nan or inf)")
-    u = np.sort(v)[::-1]
-    css = np.cumsum(u) - 1.0
-    idx = np.arange(1, v.size + 1)
-    k = idx[u - css / idx > 0][-1]
-    return np.maximum(v - css[k - 1] / k, 0.0)
+from .one_run import preference_row, step_output
 
 
 @dataclass
 class State:
+    """One run: B = 1 of the batched step (`itd_batched`), the same code as a sweep's rows."""
+
     x: torch.Tensor
-    y: torch.Tensor
-    Y: torch.Tensor | None  # tracked hypergradients [S, p]
-    lam: np.ndarray
+    y: torch.Tensor  # y^T of the last step, the next warm start
+    Y: torch.Tensor | None  # tracked hypergradients [S, p]; None before the first step
+    lam: torch.Tensor  # [S] (S numbers in a checkpoint of an earlier version)
+    gamma: torch.Tensor | None  # [1] γ, set at the first step unless given
     k: int
     options: dict[str, Any]
     oracles: Oracles
+    config: itd_batched.Config
+    batched: BatchedOracles
 
 
 @dataclass(frozen=True)
@@ -68,20 +65,19 @@ class MoCo:
              generator: torch.Generator) -> State:
         opts = resolve_itd(problem, oracles, options, generator, step_name="alpha")
         S = problem.num_objectives
-        return State(x=problem.x0.clone(), y=problem.y0.clone(), Y=None, lam=np.full(S, 1.0 / S), k=0,
-                     options=opts, oracles=oracles)
+        x = problem.x0.clone()
+        return State(x=x, y=problem.y0.clone(), Y=None, lam=torch.full((S,), 1.0 / S, dtype=torch.float64, device=x.device),
+                     gamma=None, k=0, options=opts, oracles=oracles, config=itd_batched.config_of(self.name, opts),
+                     batched=BatchedOracles.single(oracles))
 
     def step(self, state: State, preference: np.ndarray) -> tuple[State, StepOutput]:
-        o, opts, x = state.oracles, state.options, state.x
-        f, hyper, y_T = unrolled_hypergradients(o, x, state.y, opts["eta"], opts["T"])
-        Y = hyper if state.Y is None else state.Y - opts["beta"] * (state.Y - hyper)
-        gram = (Y @ Y.T).double().cpu().numpy()
-        if opts["gamma"] is None:
-            opts["gamma"] = 1.0 / (np.linalg.eigvalsh(gram)[-1] + opts["rho"] + 1e-300)
-        lam = project_simplex(state.lam - opts["gamma"] * (gram + opts["rho"] * np.eye(len(gram))) @ state.lam)
-        d = torch.as_tensor(lam, dtype=x.dtype, device=x.device) @ Y
-        new = State(x=x - opts["alpha"] * d, y=y_T, Y=Y, lam=lam, k=state.k + 1, options=opts, oracles=o)
-        return new, StepOutput(x=x, y=y_T, objectives=f, weights=normalized(lam), direction_norm=float(d @ d))
+        lam = torch.as_tensor(state.lam, dtype=torch.float64, device=state.x.device).reshape(1, -1)
+        core = itd_batched.State(X=state.x[None], Y=state.y[None], tracked=None if state.Y is None else state.Y[None],
+                                 lam=lam, gamma=state.gamma)
+        core, out = itd_batched.step(state.config, core, preference_row(preference, state.x), state.batched)
+        new = dataclasses.replace(state, x=core.X[0], y=core.Y[0], Y=core.tracked[0], lam=core.lam[0], gamma=core.gamma,
+                                  k=state.k + 1)
+        return new, step_output(out)
 
 
 SOLVER = MoCo()

@@ -11,27 +11,33 @@ Time and memory grow with T (the graph of all T steps is kept), which is FORUM's
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..hypergrad import unrolled_hypergradients
+from ..batched_oracles import BatchedOracles
 from ..oracles import Oracles
 from ..problem import Problem
-from ..qp import min_norm_weights
-from .base import Option, StepOutput, normalized
+from . import itd_batched
+from .base import Option, StepOutput
 from .itd_common import resolve_itd
+from .one_run import preference_row, step_output
 
 
 @dataclass
 class State:
+    """One run: B = 1 of the batched step (`itd_batched`), the same code as a sweep's rows."""
+
     x: torch.Tensor
-    y: torch.Tensor
+    y: torch.Tensor  # y^T of the last step, the next warm start
     k: int
     options: dict[str, Any]
     oracles: Oracles
+    config: itd_batched.Config
+    batched: BatchedOracles
 
 
 @dataclass(frozen=True)
@@ -51,15 +57,16 @@ class MOML:
     def init(self, problem: Problem, preference: np.ndarray, options: dict[str, Any], oracles: Oracles,
              generator: torch.Generator) -> State:
         opts = resolve_itd(problem, oracles, options, generator, step_name="mu")
-        return State(x=problem.x0.clone(), y=problem.y0.clone(), k=0, options=opts, oracles=oracles)
+        return State(x=problem.x0.clone(), y=problem.y0.clone(), k=0, options=opts, oracles=oracles,
+                     config=itd_batched.config_of(self.name, opts), batched=BatchedOracles.single(oracles))
 
     def step(self, state: State, preference: np.ndarray) -> tuple[State, StepOutput]:
-        o, opts, x = state.oracles, state.options, state.x
-        f, hyper, y_T = unrolled_hypergradients(o, x, state.y, opts["eta"], opts["T"])
-        lam = min_norm_weights((hyper @ hyper.T).double().cpu().numpy())
-        d = torch.as_tensor(lam, dtype=x.dtype, device=x.device) @ hyper
-        new = State(x=x - opts["mu"] * d, y=y_T, k=state.k + 1, options=opts, oracles=o)
-        return new, StepOutput(x=x, y=y_T, objectives=f, weights=normalized(lam), direction_norm=float(d @ d))
+        S = state.oracles.problem.num_objectives
+        core = itd_batched.State(X=state.x[None], Y=state.y[None], tracked=None,
+                                 lam=torch.full((1, S), 1.0 / S, dtype=torch.float64, device=state.x.device), gamma=None)
+        core, out = itd_batched.step(state.config, core, preference_row(preference, state.x), state.batched)
+        new = dataclasses.replace(state, x=core.X[0], y=core.Y[0], k=state.k + 1)
+        return new, step_output(out)
 
 
 SOLVER = MOML()

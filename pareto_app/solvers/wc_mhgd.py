@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,23 +30,12 @@ import torch
 from ..batched_oracles import BatchedOracles
 from ..oracles import Oracles
 from ..problem import Problem
-from ..qp import wc_weights
 from ..stepsize import hypergradient_lipschitz, lower_curvature, weighted_step
 from .base import Option, StepOutput
-
-Weighting = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+from .one_run import preference_row, step_output
 
 # The Lipschitz estimate is a Rayleigh quotient, a lower bound: keep a margin.
 LIPSCHITZ_MARGIN = 1.25
-
-
-def chebyshev_weighting(u: float) -> Weighting:
-    """Eq. (5): λ = argmin_Δ ‖∇Φ(r ⊙ λ)‖² − u λᵀ(r ⊙ Φ); the weights on ∇φ_s are r ⊙ λ."""
-
-    def weigh(gram: np.ndarray, r: np.ndarray, phi: np.ndarray) -> np.ndarray:
-        return r * wc_weights(gram, r, phi, u)
-
-    return weigh
 
 
 @dataclass
@@ -132,14 +120,10 @@ class HypergradientDescent:
         config = batched.config_of(self, state.options, state.lipschitz,
                                    given_beta=None if state.lipschitz else state.options["beta"])
         core = batched.State(X=state.x[None], Y=state.y[None], V=state.V, lam=state.lam)
-        R = torch.as_tensor(np.asarray(preference, dtype=float)[None], device=state.x.device)
-        core, out = batched.step(config, core, R, state.batched)
-        if not bool(out.finite_weighting[0]):  # what pareto_app.qp raises on: the run has diverged
-            raise ValueError("the weighting QP's Gram matrix has non-finite entries (nan or inf)")
+        core, out = batched.step(config, core, preference_row(preference, state.x), state.batched)
         new = dataclasses.replace(state, x=core.X[0], y=core.Y[0], V=core.V, lam=core.lam, k=state.k + 1)
-        return new, StepOutput(x=out.X[0], y=out.Y[0], objectives=out.objectives[0],
-                               weights=out.weights[0].double().cpu().numpy(),
-                               direction_norm=float(out.direction_norm[0]))
+        return new, step_output(out)
+
 
 SOLVER = HypergradientDescent(
     name="wc-mhgd",

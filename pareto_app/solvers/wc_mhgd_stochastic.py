@@ -16,6 +16,7 @@ The objectives reported are the deterministic F(x_k, y_k^D), for honest charts.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -23,16 +24,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..hypergrad import stochastic_neumann
+from ..batched_oracles import BatchedOracles
 from ..oracles import Oracles
 from ..problem import Problem
 from ..stepsize import hypergradient_lipschitz, power_iteration, weighted_step
-from .base import Option, StepOutput, normalized, to_numpy
-from .wc_mhgd import LIPSCHITZ_MARGIN, chebyshev_weighting, resolve_lower_level
+from . import wc_mhgd_stochastic_batched as batched
+from .base import Option, StepOutput
+from .one_run import preference_row, step_output
+from .wc_mhgd import LIPSCHITZ_MARGIN, resolve_lower_level
 
 
 @dataclass
 class State:
+    """One run: B = 1 of the batched step (`wc_mhgd_stochastic_batched`), the same code as a sweep's rows."""
+
     x: torch.Tensor
     y: torch.Tensor
     k: int
@@ -41,6 +46,8 @@ class State:
     generator: torch.Generator
     hessian_batches: list[int]  # |B_j|, j = 1..Q
     lipschitz: float
+    config: batched.Config
+    batched: BatchedOracles
 
 
 @dataclass(frozen=True)
@@ -95,34 +102,14 @@ class StochasticWCMHGD:
             opts["L_phi"] = lipschitz
             opts["beta"] = weighted_step(lipschitz, float(preference.max()))
         return State(x=problem.x0.clone(), y=problem.y0.clone(), k=0, options=opts, oracles=oracles,
-                     generator=generator, hessian_batches=sizes, lipschitz=lipschitz)
+                     generator=generator, hessian_batches=sizes, lipschitz=lipschitz,
+                     config=batched.config_of(opts, lipschitz, sizes, generator),
+                     batched=BatchedOracles.single(oracles))
 
     def step(self, state: State, preference: np.ndarray) -> tuple[State, StepOutput]:
-        o, opts, x, gen = state.oracles, state.options, state.x, state.generator
-        mb = o.problem.minibatches
-        S = o.problem.num_objectives
-        # Lines 3-6: D SGD steps, a fresh batch T_{t-1} each.
-        y = state.y
-        for _ in range(opts["D"]):
-            y = y - opts["alpha"] * o.lower_grad_y(x, y, batch=mb.sample_lower(opts["batch_lower"], gen))
-        # Line 7: D_G, and D_H as Q independent batches of shrinking size.
-        batch_G = mb.sample_lower(opts["batch_jvp"], gen)
-        batches_H = [mb.sample_lower(size, gen) for size in state.hessian_batches]
-        # Lines 8-12, batched over s: v^(s),0 = ∇_y F^(s)(D_F^s), Alg. 3, then line 11.
-        batches_F = [mb.sample_upper(s, opts["batch_upper"], gen) for s in range(S)]
-        phi_hat, gx, gy = o.upper(x, y, batches=batches_F)
-        v = stochastic_neumann(o, x, y, gy, opts["eta"], batches_H)
-        hyper = gx - o.jvp_xy(x, y, v, batch=batch_G)
-        # Line 13: Eq. (5) on the sampled Gram matrix and objective estimates.
-        gram = (hyper @ hyper.T).double().cpu().numpy()
-        w = chebyshev_weighting(opts["u"])(gram, preference, to_numpy(phi_hat))
-        # Line 14.
-        d = torch.as_tensor(w, dtype=hyper.dtype, device=hyper.device) @ hyper
-        beta = opts["beta"] if state.lipschitz == 0.0 else weighted_step(state.lipschitz, float(preference.max()))
-        new = State(x=x - beta * d, y=y, k=state.k + 1, options=opts, oracles=o, generator=gen,
-                    hessian_batches=state.hessian_batches, lipschitz=state.lipschitz)
-        return new, StepOutput(x=x, y=y, objectives=o.upper_values(x, y), weights=normalized(w),
-                               direction_norm=float(d @ d))
+        core, out = batched.step(state.config, batched.State(X=state.x[None], Y=state.y[None]),
+                                 preference_row(preference, state.x), state.batched)
+        return dataclasses.replace(state, x=core.X[0], y=core.Y[0], k=state.k + 1), step_output(out)
 
 
 SOLVER = StochasticWCMHGD()

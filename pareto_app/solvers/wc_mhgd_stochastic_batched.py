@@ -46,6 +46,15 @@ class State:
     Y: torch.Tensor  # (B, q)
 
 
+def config_of(options: dict[str, Any], lipschitz: float, hessian_batches: list[int],
+              generator: torch.Generator) -> Config:
+    """The resolved options of the sequential init (`lipschitz` 0: β given)."""
+    return Config(alpha=float(options["alpha"]), D=int(options["D"]), eta=float(options["eta"]), u=float(options["u"]),
+                  beta=None if lipschitz != 0.0 else float(options["beta"]), lipschitz=lipschitz,
+                  batch_lower=int(options["batch_lower"]), batch_upper=int(options["batch_upper"]),
+                  batch_jvp=int(options["batch_jvp"]), hessian_batches=tuple(hessian_batches), generator=generator)
+
+
 def start(algo: Any, problem: Problem, options: dict[str, Any], preferences: np.ndarray, steps: int,
           generator: torch.Generator, oracles: Oracles) -> tuple[Config, State, list[dict[str, Any]]]:
     """(config, the state at the start, each run's resolved options): the sequential init, run once."""
@@ -53,11 +62,7 @@ def start(algo: Any, problem: Problem, options: dict[str, Any], preferences: np.
         first = algo.init(problem, preferences[0], dict(options, steps=steps), oracles, generator)
     resolved = {k: v for k, v in first.options.items() if k != "steps"}
     estimated = first.lipschitz != 0.0
-    config = Config(alpha=float(resolved["alpha"]), D=int(resolved["D"]), eta=float(resolved["eta"]),
-                    u=float(resolved["u"]), beta=None if estimated else float(resolved["beta"]),
-                    lipschitz=first.lipschitz, batch_lower=int(resolved["batch_lower"]),
-                    batch_upper=int(resolved["batch_upper"]), batch_jvp=int(resolved["batch_jvp"]),
-                    hessian_batches=tuple(first.hessian_batches), generator=first.generator)
+    config = first.config
     B = len(preferences)
     state = State(X=problem.x0.expand(B, -1).clone(), Y=problem.y0.expand(B, -1).clone())
     per_run = [dict(resolved, beta=weighted_step(first.lipschitz, float(np.max(r)))) if estimated else dict(resolved)
