@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import time
@@ -188,6 +189,29 @@ def test_a_checkpoint_continues_every_solver_exactly(task, solver):
     saved["tensors"]["retired_warm_start"] = torch.zeros(2, 3)
     older = list(Run(prepare(problem, solver, [0.7, 0.3], "cpu", options), 40, 0, None, 10, resume=saved))
     assert [it.step for it in older] == list(range(20, 40))
+
+
+@pytest.mark.parametrize("solver", ["forum", "moco"])
+def test_a_checkpoint_of_the_sequential_step_continues_exactly(solver):
+    # Before a single run was B = 1 of the batched step, FORUM kept λ̃ and MoCo λ as S numbers (arrays), MoCo its
+    # γ in the options, and neither had the batched (1, ·) fields.
+    problem = pa.tasks.get("toy-quadratic")
+    full = list(Run(prepare(problem, solver, [0.7, 0.3], "cpu", {}), 40, 0, None, 10))
+    first = Run(prepare(problem, solver, [0.7, 0.3], "cpu", {}), 40, 0, None, 10)
+    for _, _ in zip(range(20), first):
+        pass
+    saved = first.checkpoint()
+    tensors = saved["tensors"]
+    if solver == "forum":
+        saved["arrays"]["lam_bar"] = tensors.pop("lam_bar")[0]
+        tensors["y_tilde"] = tensors["y"].clone()
+        del tensors["X"], tensors["Y"]
+    else:
+        saved["arrays"]["lam"] = tensors.pop("lam")
+        saved["options"] = json.dumps({**json.loads(saved["options"]), "gamma": float(tensors.pop("gamma")[0])})
+    rest = list(Run(prepare(problem, solver, [0.7, 0.3], "cpu", {}), 40, 0, None, 10, resume=saved))
+    assert [it.step for it in rest] == list(range(20, 40))
+    assert rest[-1].objectives.tolist() == full[-1].objectives.tolist()
 
 
 def test_a_stop_reaches_a_step_between_its_oracle_calls(store):
