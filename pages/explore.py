@@ -31,8 +31,20 @@ METRICS_EVERY_S = 2.0
 CORES = os.cpu_count() or 1
 
 
+# While a click waits for the worker ("pausing…", "stopping…"), the status line looks this often: the state
+# reached shows a tick after it is, not a whole redraw interval later.
+PENDING_EVERY_S = 0.1
+
+
 def redraw_every() -> float:
     return REDRAW_EVERY_S * max(1.0, store.stepping_workers() / CORES)
+
+
+def tick_every(shown: RunView | None) -> float | None:
+    """The live fragment's interval for the run shown: None once it has ended."""
+    if shown is None or not shown.live:
+        return None
+    return PENDING_EVERY_S if shown.shown_status.endswith("…") else redraw_every()
 
 TRAJECTORY_SHOWN = 800
 EXPLORED_SHOWN = 1000
@@ -129,7 +141,7 @@ def _rate(history) -> str:
     return f"{per_second:.0f} it/s" if per_second >= 1 else f"{1 / per_second:.1f} s/step"
 
 
-interval = redraw_every() if running else None
+interval = tick_every(view) if running else None
 
 
 @st.fragment(run_every=interval)
@@ -143,8 +155,9 @@ def live() -> None:
         return
     current.refresh(store)
     store.watch(current.run_id)
-    if running and not current.live or interval is not None and redraw_every() != interval:
-        st.rerun()  # the run ended (refresh the buttons), or the machine got busier or freer
+    ended = running and not current.live  # the buttons need a whole rerun, once the final state is on the page
+    if not ended and interval is not None and tick_every(current) != interval:
+        st.rerun()  # a click reached the worker, or the machine got busier or freer: another interval
     history = current.history
     if current.status in ("diverged", "failed", "interrupted"):
         (st.warning if current.status == "interrupted" else st.error)(f"{current.label} {current.status}: "
@@ -157,6 +170,8 @@ def live() -> None:
         st.progress(0.0)
         st.markdown(f"**{current.label}** · {current.shown_status} · starting: "
                     f"{current.message or 'waiting for a worker process'} · {waited:.0f} s")
+        if ended:
+            st.rerun()
         return
     last = history.last
     oracle = ", ".join(f"{k[len('oracle_'):]} {int(v)}" for k, v in last.items()
@@ -167,6 +182,8 @@ def live() -> None:
                 f"{'' if steps is None else f' / {steps}'} · {_rate(history)} · oracle calls: {oracle}")
     st.caption("weights: " + ", ".join(
         f"{labels[s] if s < len(labels) else f'f{s + 1}'} {history.weights[-1, s]:.3f}" for s in range(history.S)))
+    if ended:
+        st.rerun()  # the status line already reads the final state; the rerun redraws the rest with it
     if current.task != setup.task:
         st.caption(f"this run is on {current.task}; choose that task in the sidebar to steer it and to see its front")
     front = exploration.front(current.task, tolerance)
