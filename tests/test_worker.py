@@ -203,9 +203,8 @@ def test_a_checkpoint_of_the_sequential_step_continues_exactly(solver):
     saved = first.checkpoint()
     tensors = saved["tensors"]
     if solver == "forum":
-        saved["arrays"]["lam_bar"] = tensors.pop("lam_bar")[0]
+        saved["arrays"]["lam_bar"] = tensors.pop("lam_bar")
         tensors["y_tilde"] = tensors["y"].clone()
-        del tensors["X"], tensors["Y"]
     else:
         saved["arrays"]["lam"] = tensors.pop("lam")
         saved["options"] = json.dumps({**json.loads(saved["options"]), "gamma": float(tensors.pop("gamma")[0])})

@@ -43,12 +43,14 @@ from .base import Option, StepOutput
 from .one_run import preference_row, step_output
 
 
-@dataclass(frozen=True)
-class State(forum_batched.State):
+@dataclass
+class State:
     """One run: B = 1 of the batched step (`forum_batched`), the same code as a sweep's rows."""
 
-    x: torch.Tensor  # X[0] and Y[0]: what a checkpoint restarts from
+    x: torch.Tensor
     y: torch.Tensor
+    lam_bar: torch.Tensor  # λ̃^{k−1}, [S] (S numbers in a checkpoint of an earlier version)
+    k: int
     options: dict[str, Any]
     oracles: Oracles
     config: forum_batched.Config
@@ -99,17 +101,16 @@ class Forum:
             mu = min(1.0, (100 / K) ** 0.5) / (1.25 * z_curvature(problem, problem.x0, problem.y0, generator))
         S = problem.num_objectives
         opts = {**options, "mu": mu, "eta": eta, "T": T, "L_g": L, "mu_g": mu_g}
-        x, y = problem.x0.clone(), problem.y0.clone()
-        return State(X=x[None], Y=y[None], lam_bar=torch.full((1, S), 1.0 / S, dtype=torch.float64, device=x.device),
-                     k=0, x=x, y=y, options=opts, oracles=oracles, config=forum_batched.config_of(opts),
+        x = problem.x0.clone()
+        return State(x=x, y=problem.y0.clone(), lam_bar=torch.full((S,), 1.0 / S, dtype=torch.float64, device=x.device),
+                     k=0, options=opts, oracles=oracles, config=forum_batched.config_of(opts),
                      batched=BatchedOracles.single(oracles))
 
     def step(self, state: State, preference: np.ndarray) -> tuple[State, StepOutput]:
-        # A checkpoint of an earlier version holds λ̃ as S numbers.
-        lam_bar = torch.as_tensor(state.lam_bar, dtype=torch.float64, device=state.x.device).reshape(1, -1)
-        core = forum_batched.State(X=state.X, Y=state.Y, lam_bar=lam_bar, k=state.k)
+        lam_bar = torch.as_tensor(state.lam_bar, dtype=torch.float64, device=state.x.device)
+        core = forum_batched.State(X=state.x[None], Y=state.y[None], lam_bar=lam_bar[None], k=state.k)
         core, out = forum_batched.step(state.config, core, preference_row(preference, state.x), state.batched)
-        new = dataclasses.replace(state, X=core.X, Y=core.Y, lam_bar=core.lam_bar, k=core.k, x=core.X[0], y=core.Y[0])
+        new = dataclasses.replace(state, x=core.X[0], y=core.Y[0], lam_bar=core.lam_bar[0], k=core.k)
         return new, step_output(out)
 
 
