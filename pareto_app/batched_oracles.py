@@ -95,14 +95,14 @@ class BatchedOracles:
         """F(x_b, y_b) per run (B, S), differentiable (unrolled hypergradients backpropagate through it)."""
         return self._upper(X, Y)
 
-    def _one_run(self, X: torch.Tensor) -> Oracles | None:
+    def own_oracles(self, X: torch.Tensor) -> Oracles | None:
         """A single run's own oracles, where these are theirs (`single`) and B = 1: its plain graph, without the
         batch's reshapes and sums in every first-order call (1.7× the cost of a FORUM step on toy-quadratic)."""
         return self.parent if self.parent is not None and X.shape[0] == 1 else None
 
     def lower_grad_y(self, X: torch.Tensor, Y: torch.Tensor, batch: Any = None) -> torch.Tensor:
         """∇_y g(x_b, y_b) per run: (B, q); of G(·, ·; batch) where a minibatch is given."""
-        if (one := self._one_run(X)) is not None:
+        if (one := self.own_oracles(X)) is not None:
             return one.lower_grad_y(X[0], Y[0], batch)[None]
         self._tick()
         self.counts.ll_grad += 1
@@ -112,7 +112,7 @@ class BatchedOracles:
 
     def lower_grad(self, X: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(∇_x g, ∇_y g) per run in one pass: (B, p), (B, q)."""
-        if (one := self._one_run(X)) is not None:
+        if (one := self.own_oracles(X)) is not None:
             gx, gy = one.lower_grad(X[0], Y[0])
             return gx[None], gy[None]
         self._tick()
@@ -125,7 +125,7 @@ class BatchedOracles:
     def upper(self, X: torch.Tensor, Y: torch.Tensor,
               batches: Sequence[Any] | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """F (B, S), ∇_x F (B, S, p), ∇_y F (B, S, q); of F^(s)(·, ·; batches[s]) where minibatches are given."""
-        if (one := self._one_run(X)) is not None:
+        if (one := self.own_oracles(X)) is not None:
             values, gx, gy = one.upper(X[0], Y[0], batches)
             return values[None], gx[None], gy[None]
         S = self.problem.num_objectives
@@ -142,7 +142,7 @@ class BatchedOracles:
 
     def at(self, X: torch.Tensor, Y: torch.Tensor, batch: Any = None) -> BatchedPoint | OneRunPoint:
         """The points (x_b, y_b) for second-order products of g (of G(·, ·; batch) where a minibatch is given)."""
-        if (one := self._one_run(X)) is not None:
+        if (one := self.own_oracles(X)) is not None:
             return OneRunPoint(one.at(X[0], Y[0], batch))
         self._tick()
         return BatchedPoint(self, X, Y, batch)

@@ -147,10 +147,10 @@ def batched_unrolled_hypergradients(oracles: BatchedOracles, X: torch.Tensor, Y0
     """`unrolled_hypergradients` for B runs: rows X (B, p), Y0 (B, q); returns F (B, S), hypergradients
     (B, S, p) and Y^T (B, q). The runs are independent, so one backward pass through Σ_b serves them all;
     the counts are each run's own."""
-    if oracles.parent is not None and X.shape[0] == 1:
+    if (one := oracles.own_oracles(X)) is not None:
         # A single run (`BatchedOracles.single`): its own graph, without the batch's reshapes in every unrolled
         # step (1.3× faster on toy-quadratic); the same numbers.
-        F, hyper, Y = unrolled_hypergradients(oracles.parent, X[0], Y0[0], eta, T)
+        F, hyper, Y = unrolled_hypergradients(one, X[0], Y0[0], eta, T)
         return F[None], hyper[None], Y[None]
     S = oracles.problem.num_objectives
     with torch.enable_grad():
