@@ -119,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
                          help="bench sweep: task parameter name=value (repeatable), e.g. model=mlp")
     p_bench.add_argument("--data", default=None, help="bench sweep: a data set file for the data tasks (make-data "
                                                        "writes one of realistic size)")
+    p_bench.add_argument("--inner", type=int, nargs=2, default=None, metavar=("FEW", "MANY"),
+                         help="bench sweep: the inner steps per step whose peak memory is compared (16 128)")
     p_bench.add_argument("--tabs", type=int, nargs="+", default=None, help="bench app: tabs running at once (1 4)")
     p_bench.add_argument("--steps", type=int, default=None, help="bench app: steps of the timed run (500)")
     args = parser.parse_args(argv)
@@ -168,9 +170,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError("--steps is an option of `bench app` and `bench sweep` only")
             if args.what != "app" and args.tabs is not None:
                 raise ValueError("--tabs is an option of `bench app` only")
-            sweep_flags = (args.task, args.B, args.bench_device, args.param, args.data, args.solver)
+            sweep_flags = (args.task, args.B, args.bench_device, args.param, args.data, args.solver, args.inner)
             if args.what != "sweep" and sweep_flags != (None,) * len(sweep_flags):
-                raise ValueError("--task, --B, --bench-device, --param, --data and --solver are options of "
+                raise ValueError("--task, --B, --bench-device, --param, --data, --solver and --inner are options of "
                                  "`bench sweep` only")
             if args.what == "app":
                 return _bench_app(args.tabs, args.steps)
@@ -180,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
 
                 B = whole_number("--B", 64 if args.B is None else args.B, 1, "preferences in the batch")
                 steps = whole_number("--steps", 50 if args.steps is None else args.steps, 1)
+                few, many = args.inner or (16, 128)
+                if not 1 <= few < many:
+                    raise ValueError(f"--inner {few} {many}: accepted: two whole numbers 1 ≤ FEW < MANY")
                 names = args.task or ["toy-quadratic", "hyper-cleaning"]
                 params = _pairs(args.param or [], "--param")
                 if args.data is not None:
@@ -203,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                 convex = [name for name in names if tasks.get(name, device=device, **params).strongly_convex]
                 if convex:  # the last named (by default hyper-cleaning, larger than toy-quadratic)
                     print_rows("peak tensor memory of the steps against the inner steps per step",
-                               inner_steps_memory(convex[-1], device=device, params=params))
+                               inner_steps_memory(convex[-1], device=device, inner=(few, many), params=params))
                 else:
                     print("peak memory against inner steps: wc-mhgd and forum need a task with a strongly convex "
                           "lower level (toy-quadratic, hyper-cleaning, ...)")

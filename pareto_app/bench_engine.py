@@ -103,10 +103,12 @@ def inner_steps_memory(task: str = "hyper-cleaning", device: str = "cpu", inner:
     for label, (solver, options) in cases.items():
         peaks = []
         for n in inner:
-            # The start (its curvature estimates) and the first step run before the measured steps.
-            iterates = stream(problem, solver, None, steps=steps + 1, device=device, metrics_every=10**9, **options(n))
+            # The start (its curvature estimates) and the first step run before the measured steps, and a last
+            # step after them: a run's end measures its final metrics, which are not a step's memory.
+            iterates = stream(problem, solver, None, steps=steps + 2, device=device, metrics_every=10**9, **options(n))
             next(iterates)
-            peaks.append(peak_memory_bytes(lambda iterates=iterates: [None for _ in iterates], device))
+            peaks.append(peak_memory_bytes(lambda iterates=iterates: [next(iterates) for _ in range(steps)], device))
+            iterates.close()
         rows.append({"task": problem.name, "solver": label, "device": device,
                      **{f"peak MB, {n} inner": p / 2**20 for n, p in zip(inner, peaks, strict=True)},
                      f"ratio {inner[-1]}/{inner[0]}": peaks[-1] / max(peaks[0], 1)})

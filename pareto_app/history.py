@@ -19,6 +19,7 @@ names: everything else asks `column`, `columns`, `vectors`, `num_objectives` or 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -89,12 +90,17 @@ class History:
         if not rows:
             return
         S = self.S
-        for name in VECTORS:
-            block = np.array([[row.get(key, np.nan) for key in columns(name, S)] for row in rows], dtype=float)
-            self._vectors[name] = np.concatenate([self._vectors[name], block])
-        for name in SCALARS:
-            block = np.array([np.nan if row.get(name) is None else row.get(name) for row in rows], dtype=float)
-            self._scalars[name] = np.concatenate([self._scalars[name], block])
+        keys = [key for name in VECTORS for key in columns(name, S)] + list(SCALARS)
+        # One C-level lookup per row (the page reads thousands of rows per tick); a row without some
+        # field (an older archive's) takes the slower path. None (a metric not measured) becomes NaN.
+        try:
+            table = np.array(list(map(itemgetter(*keys), rows)), dtype=float)
+        except KeyError:
+            table = np.array([[row.get(key) for key in keys] for row in rows], dtype=float)
+        for k, name in enumerate(VECTORS):
+            self._vectors[name] = np.concatenate([self._vectors[name], table[:, k * S:(k + 1) * S]])
+        for k, name in enumerate(SCALARS, start=len(VECTORS) * S):
+            self._scalars[name] = np.concatenate([self._scalars[name], table[:, k]])
         self.seen += len(rows)
         self.last = dict(rows[-1])
         while len(self) > self.capacity and self._thin():

@@ -177,14 +177,16 @@ def test_make_data_writes_a_set_that_bench_sweep_runs_on(tmp_path: Path, capsys:
     assert data.features.shape == (400, 16) and data.classes == (4,) and data.side == 4
     assert main(["bench", "sweep", "--task", "hyper-cleaning", "--data", str(out), "--param", "S=2",
                  "--param", "train_per_set=40", "--param", "val_per_set=20", "--param", "test_size=20",
-                 "--B", "2", "--steps", "2"]) == 0
+                 "--B", "2", "--steps", "2", "--inner", "2", "8"]) == 0
     printed = capsys.readouterr().out
-    assert "speedup" in printed and "reads per recorded step" in printed and "ratio 128/16" in printed
+    assert "speedup" in printed and "reads per recorded step" in printed and "ratio 8/2" in printed
     assert main(["make-data", str(tmp_path / "x.csv")]) == 2
     assert main(["bench", "qp", "--data", str(out)]) == 2
     capsys.readouterr()
     assert main(["bench", "sweep", "--task", "toy-llgc", "--solver", "wc-penalty", "--B", "2", "--steps", "2"]) == 0
     printed = capsys.readouterr().out
     assert "wc-penalty" in printed and "need a task with a strongly convex lower level" in printed
+    assert main(["bench", "sweep", "--inner", "8", "2"]) == 2
+    assert "--inner 8 2: accepted: two whole numbers 1 ≤ FEW < MANY" in capsys.readouterr().err
     assert main(["bench", "sweep", "--solver", "nope"]) == 2
     assert "--solver nope: accepted: wc-mhgd" in capsys.readouterr().err

@@ -245,7 +245,7 @@ def test_a_live_worker_is_never_taken_for_interrupted_and_a_live_run_is_not_dele
 
 
 def test_a_sweep_whose_worker_died_resumes_its_unfinished_runs(store):
-    steps = 600  # each run lasts a few seconds: the second has a checkpoint (every 2 s) before it ends
+    steps = 300  # each run lasts a few seconds (23 ms a step here): the second has a checkpoint (every 2 s) before it ends
     # A wall-time limit (never reached here) makes a sweep run one run after another, each resumable from its
     # checkpoint: a batched run cannot stop each of its rows at its own clock.
     sweep = spec(kind="sweep", preferences=[[0.9, 0.1], [0.5, 0.5], [0.1, 0.9]], solver="moml",
@@ -269,7 +269,7 @@ def test_a_sweep_whose_worker_died_resumes_its_unfinished_runs(store):
 
 
 def test_a_batched_sweep_streams_every_run_at_once_and_equals_the_library(store):
-    steps = 800
+    steps = 400  # a few seconds: long enough to see every run of the batch part-way
     rows = [[0.9, 0.1], [0.5, 0.5], [0.2, 0.8]]
     run_id = launcher.start(store, spec(steps=steps, kind="sweep", preferences=rows), num_objectives=2)
     # While it runs, every run of the batch has iterates in the archive: the page's front moves as a whole.

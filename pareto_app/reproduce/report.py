@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -100,7 +102,10 @@ def _write_png(fig: go.Figure, path: Path) -> None:
 
     def export() -> None:
         try:
-            fig.write_image(path, scale=1)
+            _start_png_server()
+            with warnings.catch_warnings():  # plotly passes kaleido options the shared Chrome already has
+                warnings.filterwarnings("ignore", message="The kopts argument is ignored")
+                fig.write_image(path, scale=1)
         except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
             failure.append(err)
 
@@ -111,6 +116,21 @@ def _write_png(fig: go.Figure, path: Path) -> None:
         raise TimeoutError(f"the PNG export (kaleido, Chrome) did not finish in {PNG_TIMEOUT_S:.0f} s")
     if failure:
         raise failure[0]
+
+
+def _start_png_server() -> None:
+    """One Chrome for every PNG this process writes: starting one takes seconds, a figure in a running
+    one a third of a second (kaleido's sync server; stopped when the process exits)."""
+    import kaleido
+
+    global _png_server_started
+    if not _png_server_started and hasattr(kaleido, "start_sync_server"):  # kaleido ≥ 1.1; before, one Chrome each
+        kaleido.start_sync_server(silence_warnings=True)
+        atexit.register(kaleido.stop_sync_server, silence_warnings=True)
+        _png_server_started = True
+
+
+_png_server_started = False
 
 
 def _ensure_plotly_js(folder: Path) -> None:
