@@ -22,29 +22,21 @@ from ui.preference import preference_widget, show_preference
 from ui.setup import Setup, analytic_front, current_setup
 from ui.store import archive, archive_problem, exports
 
-# The objective space and status line redraw this often while a run is live; the metric charts less
-# often. Each redraw sends only thinned data (a line per trace), so a browser keeps up on one core.
-# With more stepping workers than cores, pages redraw proportionally less often: a redraw then takes
-# its CPU from the solvers, and clicks wait behind the redraws of every tab.
+# The objective space redraws this often while a run is live; the metric charts less often. Each redraw
+# sends only thinned data (a line per trace), so a browser keeps up on one core. The run panel (buttons
+# and status line) is small and looks more often: a click reruns only it, so "pausing…" shows at once and
+# "paused" a tick after the worker obeyed, without waiting for a redraw of the page or its charts.
+# With more stepping workers than cores, pages look proportionally less often: a redraw then takes its
+# CPU from the solvers, and clicks wait behind the redraws of every tab.
 REDRAW_EVERY_S = 0.4
 METRICS_EVERY_S = 2.0
+STATUS_EVERY_S = 0.2
 CORES = os.cpu_count() or 1
 
 
-# While a click waits for the worker ("pausing…", "stopping…"), the status line looks this often: the state
-# reached shows a tick after it is, not a whole redraw interval later.
-PENDING_EVERY_S = 0.1
+def busy_factor() -> float:
+    return max(1.0, store.stepping_workers() / CORES)
 
-
-def redraw_every() -> float:
-    return REDRAW_EVERY_S * max(1.0, store.stepping_workers() / CORES)
-
-
-def tick_every(shown: RunView | None) -> float | None:
-    """The live fragment's interval for the run shown: None once it has ended."""
-    if shown is None or not shown.live:
-        return None
-    return PENDING_EVERY_S if shown.shown_status.endswith("…") else redraw_every()
 
 TRAJECTORY_SHOWN = 800
 EXPLORED_SHOWN = 1000
@@ -89,18 +81,7 @@ left, right = st.columns([1, 2])
 with left:
     st.subheader("Preference")
     preference = preference_widget(S, labels, prefix=f"explore_pref{S}")
-    c1, c2, c3 = st.columns(3)
-    start = c1.button("Start", type="primary", key="explore_start", disabled=running or not setup.ok or preference is None)
-    # on_click: the command reaches the archive before the page reruns, not once the rerun gets to
-    # the button (a server busy with other tabs takes seconds for a whole rerun).
-    def send(command: str) -> None:
-        store.command(view.run_id, command)  # enabled only while a run is shown, so `view` is set
-
-    if running and view.command != "pause":
-        c2.button("Pause", key="explore_pause", on_click=send, args=("pause",))
-    else:
-        c2.button("Resume", key="explore_resume", disabled=not running, on_click=send, args=("run",))
-    c3.button("Stop", key="explore_stop", disabled=not running, on_click=send, args=("stop",))
+    panel = st.container()  # Start, Pause/Resume, Stop and the status line: the run panel fragment, below
     if view is not None and view.status in ("interrupted", "stopped") and store.last_checkpoint(view.run_id) is not None:
         if st.button("Resume from its last checkpoint", key="explore_continue",
                      help="a new worker process continues the run from the last state it saved"):
@@ -114,18 +95,6 @@ with left:
     tolerance = st.number_input("Feasibility tolerance", min_value=0.0, value=1e-2, format="%g", key="explore_tolerance",
                                 help="iterates whose constraint violation ‖∇_y g‖ is above this are left out of the "
                                      "front offered for choosing")
-
-if start and preference is not None and problem is not None:
-    spec = RunSpec(task=setup.task, task_params=setup.task_params, solver=setup.solver, options=setup.options,
-                   preference=[float(v) for v in preference], seed=setup.seed, device=setup.device,
-                   metrics_every=setup.metrics_every,
-                   divergence_factor=setup.divergence_factor, termination=Termination(steps=setup.steps),
-                   idle_limit=setup.idle_limit)
-    run_id = launcher.start(store, spec, num_objectives=S)
-    st.session_state["explore_run"] = st.session_state["explore_adopted"] = run_id
-    st.session_state["explore_sent"] = list(preference)
-    exploration.watch(store, run_id)
-    st.rerun()
 
 # Steering: a moved preference goes to the running solver, used from its next step on.
 if running and not watching_other_task and preference is not None \
@@ -141,23 +110,56 @@ def _rate(history) -> str:
     return f"{per_second:.0f} it/s" if per_second >= 1 else f"{1 / per_second:.1f} s/step"
 
 
-interval = tick_every(view) if running else None
+def start_run() -> None:
+    spec = RunSpec(task=setup.task, task_params=setup.task_params, solver=setup.solver, options=setup.options,
+                   preference=[float(v) for v in preference], seed=setup.seed, device=setup.device,
+                   metrics_every=setup.metrics_every,
+                   divergence_factor=setup.divergence_factor, termination=Termination(steps=setup.steps),
+                   idle_limit=setup.idle_limit)
+    started = launcher.start(store, spec, num_objectives=S)
+    st.session_state["explore_run"] = st.session_state["explore_adopted"] = started
+    st.session_state["explore_sent"] = list(preference)
+    exploration.watch(store, started)
 
 
-@st.fragment(run_every=interval)
-def live() -> None:
-    """The status line and the objective space, several times a second while the run is live."""
-    if st.session_state.pop("explore_choice_clicked", False):
-        st.rerun()  # the click reran only this fragment: redraw the page, whose selectbox shows the choice
+def send(run: int, command: str) -> None:
+    # on_click: the command reaches the archive before anything is redrawn.
+    store.command(run, command)
+
+
+busy = busy_factor() if running else 1.0
+
+
+@st.fragment(run_every=STATUS_EVERY_S * busy if running else None)
+def run_panel() -> None:
+    """The buttons and the status line of the run shown, several times a second while it is live."""
     current = exploration.views.get(st.session_state.get("explore_run"))
+    if current is not None:
+        current.refresh(store)
+        store.watch(current.run_id)
+    live_now = current is not None and current.live
+    c1, c2, c3 = st.columns(3)
+    start = c1.button("Start", type="primary", key="explore_start",
+                      disabled=live_now or not setup.ok or preference is None)
+    if live_now and current.command != "pause":
+        c2.button("Pause", key="explore_pause", on_click=send, args=(current.run_id, "pause"))
+    else:
+        c2.button("Resume", key="explore_resume", disabled=not live_now, on_click=send,
+                  args=(current.run_id if current is not None else 0, "run"))
+    c3.button("Stop", key="explore_stop", disabled=not live_now, on_click=send,
+              args=(current.run_id if current is not None else 0, "stop"))
+    if start and preference is not None and problem is not None:
+        start_run()
+        st.rerun()
     if current is None:
         st.info("Set a preference and press Start.")
         return
-    current.refresh(store)
-    store.watch(current.run_id)
-    ended = running and not current.live  # the buttons need a whole rerun, once the final state is on the page
-    if not ended and interval is not None and tick_every(current) != interval:
-        st.rerun()  # a click reached the worker, or the machine got busier or freer: another interval
+    status_line(current)
+    if running and not live_now:
+        st.rerun()  # the status line already reads the final state; the rerun redraws the rest with it
+
+
+def status_line(current: RunView) -> None:
     history = current.history
     if current.status in ("diverged", "failed", "interrupted"):
         (st.warning if current.status == "interrupted" else st.error)(f"{current.label} {current.status}: "
@@ -170,8 +172,6 @@ def live() -> None:
         st.progress(0.0)
         st.markdown(f"**{current.label}** · {current.shown_status} · starting: "
                     f"{current.message or 'waiting for a worker process'} · {waited:.0f} s")
-        if ended:
-            st.rerun()
         return
     last = history.last
     oracle = ", ".join(f"{k[len('oracle_'):]} {int(v)}" for k, v in last.items()
@@ -182,8 +182,25 @@ def live() -> None:
                 f"{'' if steps is None else f' / {steps}'} · {_rate(history)} · oracle calls: {oracle}")
     st.caption("weights: " + ", ".join(
         f"{labels[s] if s < len(labels) else f'f{s + 1}'} {history.weights[-1, s]:.3f}" for s in range(history.S)))
-    if ended:
-        st.rerun()  # the status line already reads the final state; the rerun redraws the rest with it
+
+
+interval = REDRAW_EVERY_S * busy if running else None
+
+
+@st.fragment(run_every=interval)
+def live() -> None:
+    """The objective space, a few times a second while the run is live."""
+    if st.session_state.pop("explore_choice_clicked", False):
+        st.rerun()  # the click reran only this fragment: redraw the page, whose selectbox shows the choice
+    current = exploration.views.get(st.session_state.get("explore_run"))
+    if current is None:
+        return
+    current.refresh(store)
+    if interval is not None and current.live and REDRAW_EVERY_S * busy_factor() != interval:
+        st.rerun()  # the machine got busier or freer: other intervals
+    history = current.history
+    if len(history) == 0:
+        return
     if current.task != setup.task:
         st.caption(f"this run is on {current.task}; choose that task in the sidebar to steer it and to see its front")
     front = exploration.front(current.task, tolerance)
@@ -237,6 +254,8 @@ def _remember_front_click() -> None:
             st.session_state["explore_choice_clicked"] = True
 
 
+with panel:
+    run_panel()
 with right:
     live()
     live_metrics()

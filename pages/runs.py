@@ -91,7 +91,7 @@ def _open_in_explore(target: int) -> None:
         st.info(f"Run #{target} is set for the Explore page: open it from the navigation.")
 
 
-def _loaded(target: int, seen: tuple[str, int]) -> Result:
+def _loaded(target: int, seen: tuple[str, int, bool]) -> Result:
     # An ended run changes only when resumed (its status and iterations tell): keep the last one
     # loaded rather than decode it on every rerun.
     cached = st.session_state.get("runs_loaded")
@@ -173,7 +173,7 @@ def details() -> None:
             objectives = view.history.objectives[-1] if len(view.history) else np.array([])
             _describe(frame, objectives, view.history.S)
         else:
-            result = _loaded(run_id, (current["status"], current["iterations"]))
+            result = _loaded(run_id, (current["status"], current["iterations"], current["saved"]))
             objectives = np.asarray(result.objectives, dtype=float).ravel()
             _describe(result.history, objectives, len(objectives))
             d1, d2, d3 = st.columns(3)

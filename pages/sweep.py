@@ -101,7 +101,7 @@ def _summaries(children: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     """
     known: dict[int, dict[str, Any]] = st.session_state.setdefault("sweep_summaries", {})
     for child in children:
-        seen = (child["status"], child["iterations"])
+        seen = (child["status"], child["iterations"], child["saved"])
         if is_live(child) or known.get(child["id"], {}).get("seen") == seen:
             continue
         summary: dict[str, Any] = {"status": child["status"], "message": child["message"] or "", "seen": seen}
@@ -115,7 +115,7 @@ def _summaries(children: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     return known
 
 
-def _chosen_result(run_id: int, seen: tuple[str, int]) -> Result:
+def _chosen_result(run_id: int, seen: tuple[str, int, bool]) -> Result:
     # The exports of the chosen run are rebuilt on every tick: keep its Result (keyed by what
     # would change it), not reload it.
     cached = st.session_state.get("sweep_loaded")

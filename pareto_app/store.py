@@ -451,17 +451,21 @@ class RunStore:
         with self._write() as conn:
             conn.execute(f"UPDATE runs SET {assign} WHERE id = :id", {**sets, "id": _check_id(run_id)})
 
+    # `saved`: its exact Result is in the archive. A worker writes a run's final status with its last iterates,
+    # then builds and saves the Result (seconds for a long run); until then `load` builds one from the rows.
     _STATE = ("id", "status", "message", "iterations", "progress", "heartbeat", "pid", "parent", "spec", "task",
-              "solver", "label", "created")
+              "solver", "label", "created", "saved")
+    _STATE_SQL = ", ".join("COALESCE(length(payload), 0) > 0" if name == "saved" else name for name in _STATE)
 
     def state(self, run_id: int) -> dict[str, Any]:
-        """A run's live record: status, message, iterations, progress, heartbeat, pid, parent, spec."""
+        """A run's live record: status, message, iterations, progress, heartbeat, pid, parent, spec, saved."""
         with self._read() as conn:
-            row = conn.execute(f"SELECT {', '.join(self._STATE)} FROM runs WHERE id = ?", (_check_id(run_id),)).fetchone()
+            row = conn.execute(f"SELECT {self._STATE_SQL} FROM runs WHERE id = ?", (_check_id(run_id),)).fetchone()
         if row is None:
             raise KeyError(self._missing(run_id))
         record = dict(zip(self._STATE, row))
         record["spec"] = json.loads(record["spec"]) if record["spec"] else None
+        record["saved"] = bool(record["saved"])
         return record
 
     def children_states(self, parent: int) -> list[dict[str, Any]]:
@@ -469,11 +473,12 @@ class RunStore:
         its latest objectives and preference (lists; empty before the first iterate): a live front."""
         names = (*self._STATE, "objectives", "preference")
         with self._read() as conn:
-            rows = conn.execute(f"SELECT {', '.join(names)} FROM runs WHERE parent = ? ORDER BY id",
+            rows = conn.execute(f"SELECT {self._STATE_SQL}, objectives, preference FROM runs WHERE parent = ? ORDER BY id",
                                 (int(parent),)).fetchall()
         records = []
         for row in rows:
             record = dict(zip(names, row))
+            record["saved"] = bool(record["saved"])
             for key in ("spec", "objectives", "preference"):
                 record[key] = json.loads(record[key]) if record[key] else None
             records.append(record)

@@ -72,15 +72,14 @@ class LiveWriter:
             self._first = False
             self.flush()
 
-    def flush(self, status: str | None = None, checkpoint: bool = False) -> None:
+    def flush(self, status: str | None = None, checkpoint: bool = False, message: str | None = None) -> None:
         """Write what is buffered; a checkpoint too when one is due (or `checkpoint`)."""
         if status is not None:
             self.status = status
-        message = None
-        if self.last is None and self.runner is not None and self.runner.oracles is not None:
+        if message is None and self.last is None and self.runner is not None and self.runner.oracles is not None:
             # Before the first step: the solver reads its step sizes off the problem (power iterations).
             message = f"estimating step sizes ({self.runner.oracles.counts.total} oracle calls so far)"
-        elif self.rows and len(self.rows) == self.rows[-1]["step"] + 1:
+        elif message is None and self.rows and len(self.rows) == self.rows[-1]["step"] + 1:
             message = ""
         self.store.append(self.run_id, self.rows, self.points, status=self.status, progress=self.progress,
                           pid=os.getpid(), message=message)
@@ -207,7 +206,9 @@ def run_live(store: RunStore, run_id: int, spec: RunSpec, problem: Any, *, resum
         status, message = "diverged", str(err)
     except Exception as err:  # noqa: BLE001 - the page shows why; the rows so far are kept
         status, message = "failed", _why(err)
-    writer.flush(checkpoint=status == "stopped")  # the status changes with the payload, in finish()
+    # The final state goes out with the last iterates, at once: building the exact Result below reads the
+    # whole history back and takes a while for a long run, and a page waiting on "stopping…" need not.
+    writer.flush(status, checkpoint=status == "stopped", message=message)
     result = None
     if writer.last is not None:
         history = pd.DataFrame([row for _, row in store.rows_since(run_id)])

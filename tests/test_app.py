@@ -37,7 +37,7 @@ def _wait(run_id, timeout=90):
     """Until the run's worker process has ended it."""
     store = pa.store.RunStore()
     deadline = time.monotonic() + timeout
-    while store.state(run_id)["status"] in LIVE_STATES:
+    while (state := store.state(run_id))["status"] in LIVE_STATES or state["pid"] is not None:
         assert time.monotonic() < deadline, store.state(run_id)
         time.sleep(0.1)
     return store.state(run_id)

@@ -61,6 +61,12 @@ def _live(store: RunStore, run_id: int) -> bool:
     return store.state(run_id)["status"] in LIVE_STATES
 
 
+def _ended(store: RunStore, run_id: int) -> bool:
+    """Ended and let go by its worker (which writes the final status first, then the exact Result)."""
+    state = store.state(run_id)
+    return state["status"] not in LIVE_STATES and state["pid"] is None
+
+
 def _wait_until(condition, what: str, at: AppTest | None = None, timeout: float = WAIT_S) -> None:
     """Poll `condition` (rerunning the page in between, as its fragment would) until it holds."""
     deadline = time.monotonic() + timeout
@@ -74,7 +80,7 @@ def _wait_until(condition, what: str, at: AppTest | None = None, timeout: float 
 
 def _settle(at: AppTest, store: RunStore, run_id: int) -> None:
     """Wait for run `run_id` to end, then rerun the page (twice: the fragment asks for a full rerun)."""
-    _wait_until(lambda: not _live(store, run_id), f"run {run_id} to end", at)
+    _wait_until(lambda: _ended(store, run_id), f"run {run_id} to end", at)
     at.run()
     at.run()
     assert not at.exception, at.exception
@@ -289,7 +295,7 @@ def test_a_sweep_lists_its_runs_and_offers_them_to_explore(store):
                                              device="cpu", termination=Termination(steps=5)),
                               num_objectives=2, label="sweep")
     at = _app("runs")
-    _wait_until(lambda: not _live(store, sweep_id), "the sweep to end")
+    _wait_until(lambda: _ended(store, sweep_id), "the sweep to end")
     at.selectbox(key="runs_choice").set_value(sweep_id)
     at.run()
     assert not at.exception, at.exception

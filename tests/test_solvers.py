@@ -134,7 +134,7 @@ def test_stochastic_wc_mhgd_ends_near_the_pareto_set(S, device):
 # S = 2 and 3, objectives in units from 0.03 to 30. Issue 11: wc-penalty within 1 % of the exact WC
 # optimum with ‖∇_y g‖ ≤ 1e-3, wc-al within 0.1 %, in ≤ 10,000 steps (one gradient of L each).
 LLGC_CASES = {
-    "wc-penalty": [((2, 4, 5, 2, 14, 30.0), 6000), ((3, 5, 8, 3, 12, 1.0), 6000)],
+    "wc-penalty": [((2, 4, 5, 2, 14, 30.0), 3000), ((3, 5, 8, 3, 12, 1.0), 6000)],  # within tolerance from 1533, 4211
     "wc-al": [((3, 3, 6, 1, 15, 0.03), 4000), ((2, 10, 6, 2, 13, 1.0), 4000)],
 }
 LLGC_PREFERENCES = {2: [[0.5, 0.5], [0.15, 0.85], [0.9, 0.1]], 3: [[1 / 3] * 3, [0.6, 0.3, 0.1], [0.1, 0.1, 0.8]]}

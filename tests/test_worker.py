@@ -51,7 +51,9 @@ def wait_for(probe, what, timeout=60.0, interval=0.02):
 
 
 def wait_ended(store, run_id, timeout=90.0):
-    wait_for(lambda: store.state(run_id)["status"] not in LIVE_STATES, f"run {run_id} to end", timeout)
+    # Ended, and let go by its worker (which writes the final status first, then the exact Result).
+    wait_for(lambda: (state := store.state(run_id))["status"] not in LIVE_STATES and state["pid"] is None,
+             f"run {run_id} to end", timeout)
     return store.state(run_id)
 
 
@@ -316,3 +318,25 @@ def test_a_worker_leaves_one_core_to_the_server_and_the_browser(monkeypatch):
     assert solver_threads() == max(1, cores - 1)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # set by the person starting the app: torch's count stands
     assert solver_threads() == torch.get_num_threads()
+
+
+def test_the_final_status_is_written_with_the_last_iterates_and_the_exact_result_after(store):
+    """A worker ends a run in two writes: its final status with its last rows (a page waiting on
+    "stopping…" sees "stopped" at once), then the exact Result (slow for a long run). Between the two
+    the run reads as ended, not saved, and loads from its rows."""
+    from pareto_app.worker import _blob
+
+    result = pa.solve(pa.tasks.get("toy-quadratic"), "wc-mhgd", [0.5, 0.5], steps=6, device="cpu", metrics_every=2)
+    run_id = store.create(spec(steps=6).to_dict(), num_objectives=2)
+    rows = result.history.to_dict(orient="records")
+    points = [(_blob(result.x), _blob(result.y)) if k == len(rows) - 1 else None for k in range(len(rows))]
+    store.append(run_id, rows, points, status="stopped", progress=1.0, pid=os.getpid(), message="stopped from the page")
+    ended = store.state(run_id)
+    assert ended["status"] == "stopped" and not ended["saved"] and ended["message"] == "stopped from the page"
+    interim = store.load(run_id)
+    assert interim.history["step"].tolist() == list(range(6)) and torch.equal(interim.x, result.x)
+    assert np.array_equal(interim.objectives, result.objectives)
+    store.finish(run_id, result, "stopped", "stopped from the page")
+    saved = store.state(run_id)
+    assert saved["saved"] and saved["pid"] is None
+    assert store.load(run_id).options == result.options
