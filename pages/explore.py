@@ -30,7 +30,7 @@ from ui.store import archive, archive_problem, exports
 # CPU from the solvers, and clicks wait behind the redraws of every tab.
 REDRAW_EVERY_S = 0.4
 METRICS_EVERY_S = 2.0
-STATUS_EVERY_S = 0.2
+STATUS_EVERY_S = 0.25
 CORES = os.cpu_count() or 1
 
 
@@ -156,7 +156,12 @@ def run_panel() -> None:
         return
     status_line(current)
     if running and not live_now:
-        st.rerun()  # the status line already reads the final state; the rerun redraws the rest with it
+        # The run ended: the status line says so now, and the next tick redraws the whole page with it (the
+        # charts stop ticking, the front below takes the last points). Rerunning at once would hold the final
+        # state back until the whole page is drawn: a second, on a long run.
+        if st.session_state.get("explore_final_shown") == current.run_id:
+            st.rerun()
+        st.session_state["explore_final_shown"] = current.run_id
 
 
 def status_line(current: RunView) -> None:

@@ -121,11 +121,12 @@ def test_preference_matters(S):
 @pytest.mark.parametrize("device", cuda_params())
 @pytest.mark.parametrize("S", [2, 3])
 def test_stochastic_wc_mhgd_ends_near_the_pareto_set(S, device):
-    # 400 steps end within 0.02 of the set, where the minibatch noise keeps them.
+    # Within 0.035 of the set after 50 steps, and from there about 0.01 away (0.004 to 0.034 at steps 100, 150, ...
+    # 400), where the minibatch noise keeps them: 200 steps end in that band.
     for seed in (0, 1):
         problem = pa.tasks.get("toy-quadratic", S=S, seed=seed)
-        result = pa.solve(problem, "wc-mhgd-stochastic", PREFERENCES[S][0], steps=400, seed=seed, device=device,
-                          metrics_every=400)
+        result = pa.solve(problem, "wc-mhgd-stochastic", PREFERENCES[S][0], steps=200, seed=seed, device=device,
+                          metrics_every=200)
         dist_x, _ = toy_quadratic_distance(problem, result.x.cpu().numpy(), result.y.cpu().numpy())
         assert dist_x <= 5e-2
 

@@ -132,7 +132,7 @@ def test_hypergradient_solvers_refuse_it_and_name_wc_penalty(tiny):
 
 
 def test_wc_penalty_improves_every_attribute(default):
-    steps = 3000
+    steps = 1000  # every check below holds from step 250 on (at 1000: re-solved F ≤ 0.94, α_4 = 0.075)
     result = pa.solve(default, "wc-penalty", [1 / 3] * 3, steps=steps, device="cpu", metrics_every=steps)
     assert result.status == "finished"
     h = result.history

@@ -30,8 +30,9 @@ def default() -> pa.Problem:
 
 @pytest.fixture(scope="module")
 def uniform_run(default: pa.Problem) -> pa.Result:
-    # metrics_every above the step count: the ECMO metrics would cost as much as the run.
-    return pa.solve(default, "wc-mhgd", [0.2] * 5, steps=200, device="cpu", metrics_every=1000)
+    # metrics_every above the step count: the ECMO metrics would cost as much as the run. The tests that use
+    # it hold from step 50 on (at 100: the worst loss 1.01, test accuracy 0.645, cleaning recall 0.79).
+    return pa.solve(default, "wc-mhgd", [0.2] * 5, steps=100, device="cpu", metrics_every=1000)
 
 
 def test_sizes_names_and_start(default):

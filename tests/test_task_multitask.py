@@ -146,7 +146,8 @@ def test_equal_weights_are_dominated_only_because_auxiliary_labels_are_scarce(de
 
 
 def test_wc_mhgd_improves_every_validation_loss(default):
-    result = pa.solve(default, "wc-mhgd", [1 / 3] * 3, steps=200, device="cpu", metrics_every=1000)
+    # Every check below holds from step 25 on (at 75: each loss 0.04 lower, α_1 = 0.74).
+    result = pa.solve(default, "wc-mhgd", [1 / 3] * 3, steps=75, device="cpu", metrics_every=1000)
     assert result.status == "finished"
     cols = ["f1", "f2", "f3"]
     first, last = result.history[cols].iloc[0].to_numpy(), result.history[cols].iloc[-1].to_numpy()
