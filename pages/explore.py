@@ -31,6 +31,7 @@ from ui.store import archive, archive_problem, exports
 REDRAW_EVERY_S = 0.4
 METRICS_EVERY_S = 2.0
 STATUS_EVERY_S = 0.25
+WATCH_EVERY_S = 1.0
 CORES = os.cpu_count() or 1
 
 
@@ -136,7 +137,10 @@ def run_panel() -> None:
     current = exploration.views.get(st.session_state.get("explore_run"))
     if current is not None:
         current.refresh(store)
-        store.watch(current.run_id)
+        # A write: once a second is plenty for an idle limit of seconds, and leaves the archive to the worker.
+        if time.monotonic() - st.session_state.get("explore_watched_at", 0.0) >= WATCH_EVERY_S:
+            store.watch(current.run_id)
+            st.session_state["explore_watched_at"] = time.monotonic()
     live_now = current is not None and current.live
     c1, c2, c3 = st.columns(3)
     start = c1.button("Start", type="primary", key="explore_start",
