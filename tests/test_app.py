@@ -247,3 +247,26 @@ def test_a_run_opened_in_explore_keeps_its_preference_and_is_watched():
     finally:
         store.command(run_id, "stop")
     assert _wait(run_id, timeout=30)["status"] == "stopped"
+
+
+def test_the_exports_of_a_chosen_point_are_built_when_downloaded_and_read_back_exact():
+    """The CSV and the torch file are functions the download buttons call on a click, not on every rerun."""
+    import io
+    from io import StringIO
+
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from ui.exploration import point_payload
+    from ui.store import exports
+
+    result = pa.solve(pa.tasks.get("toy-quadratic"), "wc-mhgd", [0.5, 0.5], steps=8, device="cpu", metrics_every=4)
+    point = point_payload(result, 7, result.x, result.y)
+    as_json, as_csv, as_torch = exports(point, result)
+    assert json.loads(as_json)["step"] == 7 and callable(as_csv) and callable(as_torch)
+    table = pd.read_csv(StringIO(as_csv().decode()))
+    assert table["step"].tolist() == list(range(8)) and np.array_equal(table["f1"].to_numpy(), result.history["f1"])
+    saved = torch.load(io.BytesIO(as_torch()), weights_only=True)
+    assert torch.equal(saved["x"], result.x.double()) and torch.equal(saved["y"], result.y.double())
+    assert exports({**point, "x": None, "y": None}, result)[2] is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +44,23 @@ def archive_problem() -> str | None:
     return _fallback.get(str(default_db_path()))
 
 
-def exports(point: dict[str, Any], result: Result) -> tuple[bytes, bytes, bytes | None]:
-    """(the point as JSON, its run's history as CSV, its x and y as a torch file, or None without them)."""
+def exports(point: dict[str, Any], result: Result) -> tuple[bytes, Callable[[], bytes], Callable[[], bytes] | None]:
+    """(the point as JSON, its run's history as CSV, its x and y as a torch file, or None without them).
+
+    The CSV and the torch file are functions, called by their download button when it is clicked: a long run's
+    history takes seconds to write, and the page reruns on every move of the preference."""
     as_json = json.dumps(point, indent=1).encode()
-    as_csv = result.history.to_csv(index=False).encode()
+
+    def as_csv() -> bytes:
+        return result.history.to_csv(index=False).encode()
+
     if point.get("x") is None:
         return as_json, as_csv, None
-    buffer = io.BytesIO()
-    tensors = {k: torch.tensor(point[k], dtype=torch.float64) for k in ("x", "y")}
-    torch.save({**{k: v for k, v in point.items() if k not in tensors}, **tensors}, buffer)
-    return as_json, as_csv, buffer.getvalue()
+
+    def as_torch() -> bytes:
+        buffer = io.BytesIO()
+        tensors = {k: torch.tensor(point[k], dtype=torch.float64) for k in ("x", "y")}
+        torch.save({**{k: v for k, v in point.items() if k not in tensors}, **tensors}, buffer)
+        return buffer.getvalue()
+
+    return as_json, as_csv, as_torch
