@@ -204,7 +204,7 @@ def live() -> None:
     current = exploration.views.get(st.session_state.get("explore_run"))
     if current is None:
         return
-    current.refresh(store)
+    # The run panel reads the archive (more often than this redraws): the view holds its newest rows.
     if interval is not None and current.live and REDRAW_EVERY_S * busy_factor() != interval:
         st.rerun()  # the machine got busier or freer: other intervals
     history = current.history
