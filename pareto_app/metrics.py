@@ -19,8 +19,7 @@ import torch
 from .batched_oracles import BatchedOracles
 from .hypergrad import batched_cg
 from .oracles import Oracles
-from .qp import min_norm_weights
-from .qp_batched import min_norm_weights_batched
+from .qp import min_norm_weights, min_norm_weights_batched
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import torch
 
 import pareto_app as pa
 from pareto_app import qp
-from pareto_app.qp_batched import min_norm_weights_batched, solve_simplex_qp_batched, wc_weights_batched
+from pareto_app.qp import min_norm_weights_batched, solve_simplex_qp_batched, wc_weights_batched
 from tests.test_qp import _objective, _project, _scaled, _simplex_cases
 
 OBJ_TOL = 1e-6  # relative to max(1, |f|) on the instance scaled to max |Q|, |c| = 1, as tests/test_qp.py
@@ -113,7 +113,7 @@ def _forum_step_instances(S: int, count: int, rng: np.random.Generator) -> list[
 def test_the_batched_forum_qp_matches_cvxpy(S):
     # QP (12)'s minimum (λ is unique only where the gradients are independent: there it is the exact
     # solver's λ), for 24 instances per size solved as one batch.
-    from pareto_app.qp_batched import forum_weights_batched
+    from pareto_app.qp import forum_weights_batched
 
     cases = _forum_step_instances(S, 24, np.random.default_rng(S))
     G, pi, phi = (torch.tensor(np.stack(v)) for v in zip(*cases))
@@ -136,7 +136,7 @@ def test_the_batched_forum_qp_matches_cvxpy(S):
 
 
 def test_a_batch_of_256_forum_qps_is_the_exact_solvers_answer():
-    from pareto_app.qp_batched import forum_weights_batched
+    from pareto_app.qp import forum_weights_batched
 
     rng = np.random.default_rng(7)
     cases = [case for S in (4,) for case in _forum_step_instances(S, 256, rng)]

@@ -31,9 +31,9 @@ U_VALUES = (0.0, 1e-3, 1.0, 1e3)  # weight of the linear term relative to the qu
 def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run a test through the certified DAQP path and through the active-set method alone."""
     if request.param == "active_set":
-        monkeypatch.setattr(qp, "daqp", None)
+        monkeypatch.setattr(qp.dual, "daqp", None)
     else:
-        assert qp.daqp is not None
+        assert qp.dual.daqp is not None
     return request.param
 
 

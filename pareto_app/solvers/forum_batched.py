@@ -2,7 +2,7 @@
 
     Ỹ^{t+1} = Ỹ^t − η ∇_y g(X, Ỹ^t), t < T, from Ỹ^0 = Y                  (lines 4-7)
     ∇q̃ = ∇_z g(Z) − (∇_x g(X, Ỹ^T), 0)                                    (line 9)
-    λ from QP (12) per run, on the device (`qp_batched.forum_weights_batched`) (line 11)
+    λ from QP (12) per run, on the device (`qp.forum_weights_batched`) (line 11)
     λ̃ ← (1 − β_k) λ̃ + β_k λ,  β_k = (k+1)^{-3/4}                          (line 12)
     ν = max(λ̃ᵀπ, 0);  D = −(∇F λ̃ + ν ∇q̃);  Z ← Z + μ D                     (Eqs. 9-10, line 15)
 
@@ -24,7 +24,7 @@ import torch
 from ..batched_oracles import BatchedOracles
 from ..oracles import Oracles
 from ..problem import Problem
-from ..qp_batched import forum_weights_batched
+from ..qp import forum_weights_batched
 from .wc_mhgd_batched import Output, normalized_weights
 
 

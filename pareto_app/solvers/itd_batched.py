@@ -23,7 +23,7 @@ from ..batched_oracles import BatchedOracles
 from ..hypergrad import batched_unrolled_hypergradients
 from ..oracles import Oracles
 from ..problem import Problem
-from ..qp_batched import min_norm_weights_batched, project_simplex_batched
+from ..qp import min_norm_weights_batched, project_simplex_batched
 from .wc_mhgd_batched import Output, normalized_weights
 
 

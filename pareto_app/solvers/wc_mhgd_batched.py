@@ -27,7 +27,7 @@ from ..batched_oracles import BatchedOracles
 from ..hypergrad import batched_cg
 from ..oracles import Oracles
 from ..problem import Problem
-from ..qp_batched import min_norm_weights_batched, wc_weights_batched
+from ..qp import min_norm_weights_batched, wc_weights_batched
 from ..stepsize import weighted_step
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ import torch
 from ..batched_oracles import BatchedOracles
 from ..oracles import Oracles
 from ..problem import Problem
-from ..qp_batched import wc_weights_batched
+from ..qp import wc_weights_batched
 from ..stepsize import weighted_step
 from .wc_mhgd_batched import Output, normalized_weights
 
