@@ -1,18 +1,14 @@
-"""Hypergradient estimators ∇φ_s(x) = ∇_x f_s − ∇²_xy g [∇²_yy g]⁻¹ ∇_y f_s  (mobl-wc-mhgd Eq. 2).
+"""The primitives of the hypergradient estimators (`pareto_app.estimators`), mobl-wc-mhgd Eq. 2:
 
-Each estimator is a value with one signature, so solvers take them interchangeably:
+    ∇φ_s(x) = ∇_x f_s − ∇²_xy g [∇²_yy g]⁻¹ ∇_y f_s
 
-    estimate(oracles, x, ys, gx, gy, v) -> (hypergradients [S, p], v)
-
-`ys` is the inner trajectory y^0..y^D (the last is where gx = ∇_x F, gy = ∇_y F were taken),
-`v` the estimator's warm-start state (CG's v; unused by Neumann). All S objectives are
-handled as one batch of right-hand sides.
+conjugate gradients on many systems at once (`batched_cg`), Alg. 3's stochastic Neumann series of one
+run, and backpropagation through T unrolled inner steps (ITD), for one run and for B runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
@@ -22,49 +18,6 @@ from .oracles import Oracles
 
 if TYPE_CHECKING:
     from .batched_oracles import BatchedOracles
-
-Estimator = Callable[..., tuple[torch.Tensor, torch.Tensor | None]]
-
-
-@dataclass(frozen=True)
-class ConjugateGradient:
-    """Option 1 of Alg. 1: N CG steps on ∇²_yy g v = ∇_y f_s, warm-started from the last v (Eq. 3)."""
-
-    N: int
-
-    def __call__(self, oracles: Oracles, x: torch.Tensor, ys: Sequence[torch.Tensor], gx: torch.Tensor,
-                 gy: torch.Tensor, v: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        point = oracles.at(x, ys[-1])
-        v = batched_cg(point.hvp, gy, v, self.N)
-        return gx - point.jvp_xy(v), v  # Eq. (3)
-
-
-@dataclass(frozen=True)
-class Neumann:
-    """Option 2 of Alg. 1 (Eq. 4, with the step α inside the product):
-
-        ∇φ_s = ∇_x f_s − α Σ_{t=0}^{D−1} ∇²_xy g(x, y^t) Π_{j=t+1}^{D−1} (I − α ∇²_yy g(x, y^j)) ∇_y f_s
-
-    The printed Eq. 4 has (I − ∇²g) and a sum to D; the series needs α inside and the D inner
-    steps give D terms. This is reverse-mode differentiation through the inner loop, taken
-    with explicit products, one forward-over-reverse pass per inner iterate.
-    """
-
-    alpha: float
-
-    def __call__(self, oracles: Oracles, x: torch.Tensor, ys: Sequence[torch.Tensor], gx: torch.Tensor,
-                 gy: torch.Tensor, v: torch.Tensor | None) -> tuple[torch.Tensor, None]:
-        w = gy
-        acc = torch.zeros_like(gx)
-        for t in range(len(ys) - 2, -1, -1):  # inner iterates y^{D-1}, ..., y^0
-            point = oracles.at(x, ys[t])
-            if t > 0:
-                jw, hw = point.jvp_and_hvp(w)
-                acc = acc + jw
-                w = w - self.alpha * hw
-            else:
-                acc = acc + point.jvp_xy(w)
-        return gx - self.alpha * acc, None
 
 
 def batched_cg(matvec: Callable[[torch.Tensor], torch.Tensor], B: torch.Tensor, X0: torch.Tensor | None,
@@ -104,13 +57,14 @@ def batched_cg(matvec: Callable[[torch.Tensor], torch.Tensor], B: torch.Tensor, 
     return X
 
 
-def stochastic_neumann(oracles: Oracles, x: torch.Tensor, y: torch.Tensor, v0: torch.Tensor, eta: float,
-                       batches: Sequence[object]) -> torch.Tensor:
-    """Alg. 3 of mobl-wc-mhgd: v = η Σ_{i=0}^{Q} Π_{j≤i} (I − η ∇²_yy G(x, y; B_j)) v0, one fresh batch per factor."""
+def stochastic_neumann(oracles: Oracles | BatchedOracles, x: torch.Tensor, y: torch.Tensor, v0: torch.Tensor,
+                       eta: float, batches: Sequence[object]) -> torch.Tensor:
+    """Alg. 3 of mobl-wc-mhgd: v = η Σ_{i=0}^{Q} Π_{j≤i} (I − η ∇²_yy G(x, y; B_j)) v0, one fresh batch per factor
+    (one run's x, y and v0 (S, q), or B runs' rows and V0 (B, S, q))."""
     nu = v0
     acc = v0.clone()
     for batch in batches:
-        nu = nu - eta * oracles.hvp(x, y, nu, batch=batch)
+        nu = nu - eta * oracles.at(x, y, batch).hvp(nu)
         acc = acc + nu
     return eta * acc
 

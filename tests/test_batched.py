@@ -284,7 +284,7 @@ def test_a_batched_step_reads_nothing_on_the_host(solver, options):
     problem = pa.tasks.get("toy-quadratic", S=3)
     config = hgd.config_of(algo, {"alpha": 0.25, "D": 5, "N": 5, "hypergrad": "cg", "u": 10.0, **options}, 1.0, None)
     R = torch.tensor(np.random.default_rng(0).dirichlet(np.ones(3), 8))
-    state = hgd.State(X=problem.x0.expand(8, -1).clone(), Y=problem.y0.expand(8, -1).clone(), V=None, lam=None)
+    state = hgd.State(X=problem.x0.expand(8, -1).clone(), Y=problem.y0.expand(8, -1).clone(), warm=None, memory=None)
     _assert_steps_read_nothing_on_the_host(hgd.step, config, state, R, BatchedOracles(problem))
 
 

@@ -13,7 +13,8 @@ import torch
 from torch.func import grad
 
 import pareto_app as pa
-from pareto_app.hypergrad import ConjugateGradient, Neumann, batched_cg, stochastic_neumann, unrolled_hypergradients
+from pareto_app.estimators import ConjugateGradient, Neumann
+from pareto_app.hypergrad import batched_cg, stochastic_neumann, unrolled_hypergradients
 from pareto_app.oracles import Oracles
 
 DT = torch.float64
@@ -398,8 +399,8 @@ def test_cg_from_the_lower_solution_gives_the_true_hypergradient(mode, S, p, q):
     oracles = Oracles(problem, second_order=mode)
     x = np.random.default_rng(6).normal(size=p)
     ystar = B @ x + c
-    _, gx, gy = oracles.upper(t(x), t(ystar))
-    hyper, v = ConjugateGradient(q)(oracles, t(x), [t(ystar)], gx, gy, None)
+    est = ConjugateGradient(alpha=1.0, D=0, N=q)(oracles, t(x), t(ystar), None)
+    hyper, v = est.hyper, est.warm
     close(hyper, true_hypergradients(problem, x), 1e-9, 1e-12)
     close(v, np.linalg.solve(H, (ystar - a).T).T, 1e-9)  # v solves ∇²_yy g v = ∇_y f_s
     assert hyper.shape == (S, p)
@@ -425,15 +426,16 @@ def test_cg_counts_and_warm_start():
     oracles = Oracles(problem)
     _, gx, gy = oracles.upper(t(x), t(y))
     oracles.counts.ul_grad = 0
-    _, v3 = ConjugateGradient(3)(oracles, t(x), [t(y)], gx, gy, None)
-    assert oracles.counts.as_dict() == {"ul_grad": 0, "ll_grad": 0, "jvp": 2, "hvp": 3 * 2}
+    v3 = ConjugateGradient(alpha=1.0, D=0, N=3)(oracles, t(x), t(y), None).warm
+    assert oracles.counts.as_dict() == {"ul_grad": 2, "ll_grad": 0, "jvp": 2, "hvp": 3 * 2}
     # Warm-started from the exact v, zero steps: Eq. 3 with that v, i.e. gx − ∇²_xy g v = gx + BᵀH v.
     v_exact = np.linalg.solve(H, (y - a).T).T
-    hyper, v = ConjugateGradient(0)(oracles, t(x), [t(y)], gx, gy, t(v_exact))
+    est = ConjugateGradient(alpha=1.0, D=0, N=0)(oracles, t(x), t(y), t(v_exact))
+    hyper, v = est.hyper, est.warm
     close(v, v_exact, 0.0)
     close(hyper, gx.numpy() + v_exact @ (B.T @ H).T, 1e-12)
     # Warm-started from the N=3 iterate, 3 more steps get closer to v_exact than v3 was.
-    _, v6 = ConjugateGradient(3)(oracles, t(x), [t(y)], gx, gy, v3)
+    v6 = ConjugateGradient(alpha=1.0, D=0, N=3)(oracles, t(x), t(y), v3).warm
     err3, err6 = np.abs(v3.numpy() - v_exact).max(), np.abs(v6.numpy() - v_exact).max()
     assert err6 < err3
 
@@ -457,9 +459,10 @@ def test_neumann_matches_dense_closed_form_and_unrolled_autograd_on_toy_quadrati
     x, y0 = rng.normal(size=4), rng.normal(size=6)
     ys = gd_trajectory_quadratic(problem, x, y0, alpha, D)
     oracles = Oracles(problem, second_order=mode)
-    _, gx, gy = oracles.upper(t(x), t(ys[-1]))
-    hyper, state = Neumann(alpha)(oracles, t(x), [t(v) for v in ys], gx, gy, None)
-    assert state is None
+    est = Neumann(alpha=alpha, D=D)(oracles, t(x), t(y0), None)  # its own inner loop: ys[-1] to rounding
+    hyper = est.hyper
+    assert est.warm is None
+    close(est.Y, ys[-1], 1e-13)
     ref = neumann_closed_form(problem, x, ys[-1], alpha, D)
     close(hyper, ref, 1e-11)
     # The same sum in closed form: γ(x − b) + Bᵀ(I − (I − αH)^D)(y^D − a), the chain rule through y^D(x).
@@ -488,8 +491,7 @@ def test_neumann_equals_reverse_mode_through_the_inner_loop_on_a_non_quadratic_p
     for _ in range(D):
         ys.append(ys[-1] - alpha * gy_fn(x, ys[-1]))
     oracles = Oracles(problem, second_order=mode)
-    _, gx, gy = oracles.upper(x, ys[-1])
-    hyper, _ = Neumann(alpha)(oracles, x, ys, gx, gy, None)
+    hyper = Neumann(alpha=alpha, D=D)(oracles, x, y0, None).hyper
     _, itd, yT = unrolled_hypergradients(Oracles(problem), x, y0, eta=alpha, T=D)
     close(yT, ys[-1].numpy(), 1e-13)
     close(hyper, itd.numpy(), 1e-10)
@@ -511,7 +513,7 @@ def test_neumann_with_no_inner_steps_is_the_partial_gradient():
     oracles = Oracles(problem)
     x, y = random_point(problem, 0)
     _, gx, gy = oracles.upper(x, y)
-    hyper, _ = Neumann(0.1)(oracles, x, [y], gx, gy, None)
+    hyper = Neumann(alpha=0.1, D=0)(oracles, x, y, None).hyper
     close(hyper, gx.numpy(), 0.0)
     _, itd, _ = unrolled_hypergradients(Oracles(problem), x, y, eta=0.1, T=0)
     close(itd, gx.numpy(), 1e-14)

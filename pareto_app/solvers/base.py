@@ -76,6 +76,21 @@ class StepOutput:
     schedule: dict[str, float] | None = None  # what an adaptive solver set this step (penalty_u, step_size, ...)
 
 
+@dataclass(frozen=True)
+class Output:
+    """What one batched step produced for B runs, on their device (a single run's is row 0 of B = 1)."""
+
+    X: torch.Tensor  # the point where F was evaluated (before the update)
+    Y: torch.Tensor
+    objectives: torch.Tensor  # (B, S)
+    weights: torch.Tensor  # (B, S), summing to 1 per run
+    direction_norm: torch.Tensor  # (B,) ‖d‖²
+    qp_gap: torch.Tensor  # (B,) the weighting QP's Frank-Wolfe certificate (0 for fixed weights)
+    finite_weighting: torch.Tensor  # (B,) False where the QP's input was non-finite: that run has diverged
+    multipliers: torch.Tensor | None = None  # (B, S) the KKT multipliers ω, where the solver has its own
+    schedule: dict[str, torch.Tensor] | None = None  # (B,) each: what an adaptive solver set this step (step size, ...)
+
+
 class Solver(Protocol):
     name: str
     summary: str

@@ -25,7 +25,8 @@ from ..batched_oracles import BatchedOracles
 from ..oracles import Oracles
 from ..problem import Problem
 from ..qp import forum_weights_batched
-from .wc_mhgd_batched import Output, normalized_weights
+from ..weighting import normalized_weights
+from .base import Output
 
 
 @dataclass(frozen=True)

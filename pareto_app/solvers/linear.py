@@ -4,10 +4,11 @@ The weighted-sum baseline: fixed weights r, so it reaches only the convex part o
 and its point moves with r in a way that depends on the objectives' scales.
 """
 
+from ..weighting import Fixed
 from .wc_mhgd import HypergradientDescent
 
 SOLVER = HypergradientDescent(
     name="linear",
     summary="Linear scalarization: fixed weights r on the hypergradients",
-    weighting_name="fixed",
+    rule=lambda options: Fixed(),
 )

@@ -4,10 +4,11 @@ Each step moves along the min-norm element of the convex hull of the S hypergrad
 a common descent direction; it stops at a Pareto-stationary point it does not choose.
 """
 
+from ..weighting import MinNorm
 from .wc_mhgd import HypergradientDescent
 
 SOLVER = HypergradientDescent(
     name="mgda",
     summary="MGDA on hypergradients: min-norm common descent, no preference",
-    weighting_name="min-norm",
+    rule=lambda options: MinNorm(),
 )

@@ -22,6 +22,7 @@ import torch
 from ..batched_oracles import BatchedOracles
 from ..oracles import Oracles
 from ..problem import Problem
+from ..weighting import MocoMemory
 from . import itd_batched
 from .base import Option, StepOutput
 from .itd_common import resolve_itd
@@ -72,11 +73,12 @@ class MoCo:
 
     def step(self, state: State, preference: np.ndarray) -> tuple[State, StepOutput]:
         lam = torch.as_tensor(state.lam, dtype=torch.float64, device=state.x.device).reshape(1, -1)
-        core = itd_batched.State(X=state.x[None], Y=state.y[None], tracked=None if state.Y is None else state.Y[None],
-                                 lam=lam, gamma=state.gamma)
+        memory = MocoMemory(tracked=None if state.Y is None else state.Y[None], lam=lam, gamma=state.gamma)
+        core = itd_batched.State(X=state.x[None], Y=state.y[None], warm=None, memory=memory)
         core, out = itd_batched.step(state.config, core, preference_row(preference, state.x), state.batched)
-        new = dataclasses.replace(state, x=core.X[0], y=core.Y[0], Y=core.tracked[0], lam=core.lam[0], gamma=core.gamma,
-                                  k=state.k + 1)
+        memory = core.memory
+        new = dataclasses.replace(state, x=core.X[0], y=core.Y[0], Y=memory.tracked[0], lam=memory.lam[0],
+                                  gamma=memory.gamma, k=state.k + 1)
         return new, step_output(out)
 
 

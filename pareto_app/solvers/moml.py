@@ -61,9 +61,7 @@ class MOML:
                      config=itd_batched.config_of(self.name, opts), batched=BatchedOracles.single(oracles))
 
     def step(self, state: State, preference: np.ndarray) -> tuple[State, StepOutput]:
-        S = state.oracles.problem.num_objectives
-        core = itd_batched.State(X=state.x[None], Y=state.y[None], tracked=None,
-                                 lam=torch.full((1, S), 1.0 / S, dtype=torch.float64, device=state.x.device), gamma=None)
+        core = itd_batched.State(X=state.x[None], Y=state.y[None], warm=None, memory=None)
         core, out = itd_batched.step(state.config, core, preference_row(preference, state.x), state.batched)
         new = dataclasses.replace(state, x=core.X[0], y=core.Y[0], k=state.k + 1)
         return new, step_output(out)

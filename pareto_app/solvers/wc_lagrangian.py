@@ -52,8 +52,7 @@ import torch
 from ..batched_oracles import BatchedOracles
 from ..oracles import Oracles
 from ..problem import Problem
-from .base import StepOutput, normalized
-from .wc_mhgd_batched import Output
+from .base import Output, StepOutput, normalized
 
 DEFAULT_T = 10_000  # the horizon assumed for the theorem's defaults of an open-ended run
 PENALTY_SCALE = 5.0  # c in the theorem's u = v = c T^{1/4}: small enough that T = 10^4 steps converge

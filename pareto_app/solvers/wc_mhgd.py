@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,7 @@ from ..batched_oracles import BatchedOracles
 from ..oracles import Oracles
 from ..problem import Problem
 from ..stepsize import hypergradient_lipschitz, lower_curvature, weighted_step
+from ..weighting import Chebyshev, Rule
 from .base import Option, StepOutput
 from .one_run import preference_row, step_output
 
@@ -88,15 +90,16 @@ class HypergradientDescent:
 
     name: str
     summary: str
-    weighting_name: str  # "chebyshev" | "min-norm" | "fixed"
+    rule: Callable[[dict[str, Any]], Rule]  # line 15's weighting rule, from the resolved options
+    takes_u: bool = False  # the rule has Eq. 5's u among the options
     needs_strong_convexity: bool = True
 
     @property
     def options(self) -> dict[str, Option]:
-        return hypergradient_options(with_u=self.weighting_name == "chebyshev")
+        return hypergradient_options(with_u=self.takes_u)
 
-    def _max_weight(self, r: np.ndarray) -> float:
-        return 1.0 if self.weighting_name == "min-norm" else float(r.max())
+    def _max_weight(self, options: dict[str, Any], r: np.ndarray) -> float:
+        return float(self.rule(options).max_weight(torch.as_tensor(np.asarray(r, dtype=float)[None]))[0])
 
     def init(self, problem: Problem, preference: np.ndarray, options: dict[str, Any], oracles: Oracles,
              generator: torch.Generator) -> State:
@@ -109,7 +112,7 @@ class HypergradientDescent:
                 oracles, problem.x0, problem.y0, opts["alpha"], inner=max(opts["D"], 20), cg_steps=max(opts["N"], 20),
                 seed=seed)
             opts["L_phi"] = lipschitz
-            opts["beta"] = weighted_step(lipschitz, self._max_weight(preference))
+            opts["beta"] = weighted_step(lipschitz, self._max_weight(opts, preference))
         return State(x=problem.x0.clone(), y=problem.y0.clone(), V=None, lam=None, k=0, options=opts, oracles=oracles,
                      batched=BatchedOracles.single(oracles), lipschitz=lipschitz)
 
@@ -119,14 +122,15 @@ class HypergradientDescent:
         # An estimated β follows the preference (L̂_φ known); a given one, or a resumed run's, is fixed.
         config = batched.config_of(self, state.options, state.lipschitz,
                                    given_beta=None if state.lipschitz else state.options["beta"])
-        core = batched.State(X=state.x[None], Y=state.y[None], V=state.V, lam=state.lam)
+        core = batched.State(X=state.x[None], Y=state.y[None], warm=state.V, memory=state.lam)
         core, out = batched.step(config, core, preference_row(preference, state.x), state.batched)
-        new = dataclasses.replace(state, x=core.X[0], y=core.Y[0], V=core.V, lam=core.lam, k=state.k + 1)
+        new = dataclasses.replace(state, x=core.X[0], y=core.Y[0], V=core.warm, lam=core.memory, k=state.k + 1)
         return new, step_output(out)
 
 
 SOLVER = HypergradientDescent(
     name="wc-mhgd",
     summary="WC-MHGD (Alg. 1): preference-guided multi-hypergradient descent, CG or Neumann hypergradients",
-    weighting_name="chebyshev",
+    rule=lambda options: Chebyshev(u=float(options["u"])),
+    takes_u=True,
 )

@@ -40,6 +40,7 @@ class State:
 
     x: torch.Tensor
     y: torch.Tensor
+    lam: torch.Tensor | None  # the last Eq. 5 solution (1, S), the next QP's warm start
     k: int
     options: dict[str, Any]
     oracles: Oracles
@@ -101,15 +102,15 @@ class StochasticWCMHGD:
                 oracles, problem.x0, problem.y0, opts["alpha"], inner=max(opts["D"], 20), cg_steps=20, seed=seed)
             opts["L_phi"] = lipschitz
             opts["beta"] = weighted_step(lipschitz, float(preference.max()))
-        return State(x=problem.x0.clone(), y=problem.y0.clone(), k=0, options=opts, oracles=oracles,
+        return State(x=problem.x0.clone(), y=problem.y0.clone(), lam=None, k=0, options=opts, oracles=oracles,
                      generator=generator, hessian_batches=sizes, lipschitz=lipschitz,
                      config=batched.config_of(opts, lipschitz, sizes, generator),
                      batched=BatchedOracles.single(oracles))
 
     def step(self, state: State, preference: np.ndarray) -> tuple[State, StepOutput]:
-        core, out = batched.step(state.config, batched.State(X=state.x[None], Y=state.y[None]),
-                                 preference_row(preference, state.x), state.batched)
-        return dataclasses.replace(state, x=core.X[0], y=core.Y[0], k=state.k + 1), step_output(out)
+        core = batched.State(X=state.x[None], Y=state.y[None], warm=None, memory=state.lam)
+        core, out = batched.step(state.config, core, preference_row(preference, state.x), state.batched)
+        return dataclasses.replace(state, x=core.X[0], y=core.Y[0], lam=core.memory, k=state.k + 1), step_output(out)
 
 
 SOLVER = StochasticWCMHGD()
