@@ -1,15 +1,25 @@
-"""Step sizes from the problem: curvature estimates by power iteration.
+"""Step sizes and loop lengths from the problem: curvature estimates by power iteration.
 
 Defaults must converge on a well-scaled problem with no tuning, so the solvers read the
 curvature off the problem at the start: L and μ of ∇²_yy g by power iteration on HVPs,
 and the Lipschitz constant of the hypergradients by power iteration on finite
 differences of them. These calls are counted like any other oracle call.
+
+Every solver's κ-based loop lengths are here, in one place (Theorem 5.5 of mobl-wc-mhgd:
+D ≳ κ log 1/ε inner steps, N ≳ √κ log 1/ε CG steps):
+
+    a warm-started inner loop that only tracks y*(x) (WC-MHGD's D with CG, FORUM's T)   κ log 10
+    a truncated series or unrolling whose error is (1 − αμ)^D (Neumann's D, ITD's T)    κ log 10⁴
+    Alg. 3's stochastic Neumann terms Q                                                 κ log 10³
+    CG steps per hypergradient N                                                       2√κ log 10
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 from .hypergrad import batched_cg
@@ -80,3 +90,34 @@ def weighted_step(lipschitz: float, max_weight: float) -> float:
     """β = 1/(w_max L̂): stable for any weights w with w_s ≤ w_max on hypergradients whose
     summed Hessian is bounded by L̂ (Σ_s w_s ∇²φ_s ⪯ w_max Σ_s ∇²φ_s for convex φ_s)."""
     return 1.0 / (max_weight * max(lipschitz, 1e-300))
+
+
+def condition_number(L: float, mu: float) -> float:
+    """κ = L/μ of the lower level, capped at 10⁶ where μ vanishes (a merely convex or badly estimated g)."""
+    return L / max(mu, L * 1e-6)
+
+
+def contraction_steps(kappa: float, reduction: float, low: int, high: int) -> int:
+    """Steps of an iteration contracting by (1 − 1/κ) that cut its error by `reduction`: ⌈κ log reduction⌉,
+    clipped to [low, high]."""
+    return int(np.clip(math.ceil(kappa * math.log(reduction)), low, high))
+
+
+def tracking_steps(kappa: float) -> int:
+    """A warm-started inner loop that only tracks y*(x) as x moves (WC-MHGD with CG, FORUM)."""
+    return contraction_steps(kappa, 10.0, 5, 300)
+
+
+def series_steps(kappa: float, low: int = 5) -> int:
+    """A truncated Neumann series, or an unrolled loop, whose error is (1 − αμ)^D (Neumann's D, ITD's T)."""
+    return contraction_steps(kappa, 1e4, low, 300)
+
+
+def stochastic_series_terms(kappa: float) -> int:
+    """Alg. 3's Neumann terms Q: its batches add noise of their own, so a looser truncation serves."""
+    return contraction_steps(kappa, 1e3, 5, 300)
+
+
+def cg_steps(kappa: float) -> int:
+    """CG steps per hypergradient, N: CG's error falls as (1 − 1/√κ)^N, twice as fast in the log."""
+    return int(np.clip(math.ceil(2 * math.sqrt(kappa) * math.log(10)), 5, 100))

@@ -26,7 +26,6 @@ iterate is not held to the 1e-3 of the hypergradient solvers.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +36,7 @@ from torch.func import grad, jvp
 from ..batched_oracles import BatchedOracles
 from ..oracles import Oracles
 from ..problem import Problem
-from ..stepsize import lower_curvature, power_iteration
+from ..stepsize import condition_number, lower_curvature, power_iteration, tracking_steps
 from . import forum_batched
 from .base import Option, StepOutput
 from .one_run import preference_row, step_output
@@ -92,9 +91,9 @@ class Forum:
              generator: torch.Generator) -> State:
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
         L, mu_g = lower_curvature(oracles, problem.x0, problem.y0, seed=seed)
-        kappa = L / max(mu_g, L * 1e-6)
+        kappa = condition_number(L, mu_g)
         eta = options["eta"] if options["eta"] is not None else 1.0 / L
-        T = options["T"] if options["T"] is not None else int(np.clip(math.ceil(kappa * math.log(10)), 5, 300))
+        T = options["T"] if options["T"] is not None else tracking_steps(kappa)
         mu = options["mu"]
         if mu is None:
             K = options.get("steps") or 100

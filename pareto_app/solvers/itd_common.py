@@ -5,12 +5,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 import torch
 
 from ..oracles import Oracles
 from ..problem import Problem
-from ..stepsize import hypergradient_lipschitz, lower_curvature
+from ..stepsize import condition_number, hypergradient_lipschitz, lower_curvature, series_steps
 
 LIPSCHITZ_MARGIN = 1.25
 
@@ -19,7 +18,7 @@ def resolve_itd(problem: Problem, oracles: Oracles, options: dict[str, Any], gen
                 step_name: str) -> dict[str, Any]:
     seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
     L, mu = lower_curvature(oracles, problem.x0, problem.y0, seed=seed)
-    kappa = L / max(mu, L * 1e-6)
+    kappa = condition_number(L, mu)
     if options["eta"] is not None and options["eta"] * L >= 2.0:
         # Gradient descent on an L-smooth lower level diverges for η ≥ 2/L, and so does every
         # quantity differentiated through it: say so now, not with an overflow some steps later.
@@ -28,7 +27,7 @@ def resolve_itd(problem: Problem, oracles: Oracles, options: dict[str, Any], gen
                          f"accepted: eta < {2 / L:.4g} (or leave it out for 1/L_g)")
     eta = options["eta"] if options["eta"] is not None else 1.0 / L
     # Backpropagation through T steps from a warm start has error (1 − ημ)^T, as Neumann.
-    T = options["T"] if options["T"] is not None else int(np.clip(math.ceil(kappa * math.log(1e4)), 10, 300))
+    T = options["T"] if options["T"] is not None else series_steps(kappa, low=10)
     opts = {**options, "eta": eta, "T": T, "L_g": L, "mu_g": mu}
     if opts[step_name] is None:
         lipschitz = LIPSCHITZ_MARGIN * hypergradient_lipschitz(oracles, problem.x0, problem.y0, eta,

@@ -20,7 +20,6 @@ objective: r_max for Eq. 5 and for `linear`, 1 for `mgda`).
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +30,15 @@ import torch
 from ..batched_oracles import BatchedOracles
 from ..oracles import Oracles
 from ..problem import Problem
-from ..stepsize import hypergradient_lipschitz, lower_curvature, weighted_step
+from ..stepsize import (
+    cg_steps,
+    condition_number,
+    hypergradient_lipschitz,
+    lower_curvature,
+    series_steps,
+    tracking_steps,
+    weighted_step,
+)
 from ..weighting import Chebyshev, Rule
 from .base import Option, StepOutput
 from .one_run import preference_row, step_output
@@ -74,13 +81,11 @@ def resolve_lower_level(problem: Problem, oracles: Oracles, options: dict[str, A
     """α, D, N from the curvature of g at the start (recorded in the result)."""
     L, mu = lower_curvature(oracles, problem.x0, problem.y0, seed=seed)
     alpha = options["alpha"] if options["alpha"] is not None else 1.0 / L
-    kappa = L / max(mu, L * 1e-6)
+    kappa = condition_number(L, mu)
     # Neumann's truncation error is (1 − αμ)^D, so it needs D ≈ κ log 1/ε terms; CG's inner
     # loop only tracks y*(x) from a warm start.
-    D_auto = math.ceil(kappa * math.log(1e4)) if neumann else math.ceil(kappa * math.log(10))
-    D = options["D"] if options["D"] is not None else int(np.clip(D_auto, 5, 300))
-    N_auto = math.ceil(2 * math.sqrt(kappa) * math.log(10))
-    N = options["N"] if options["N"] is not None else int(np.clip(N_auto, 5, 100))
+    D = options["D"] if options["D"] is not None else series_steps(kappa) if neumann else tracking_steps(kappa)
+    N = options["N"] if options["N"] is not None else cg_steps(kappa)
     return {**options, "alpha": alpha, "D": D, "N": N, "L_g": L, "mu_g": mu}
 
 

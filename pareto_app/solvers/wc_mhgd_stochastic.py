@@ -27,7 +27,13 @@ import torch
 from ..batched_oracles import BatchedOracles
 from ..oracles import Oracles
 from ..problem import Problem
-from ..stepsize import hypergradient_lipschitz, power_iteration, weighted_step
+from ..stepsize import (
+    condition_number,
+    hypergradient_lipschitz,
+    power_iteration,
+    stochastic_series_terms,
+    weighted_step,
+)
 from . import wc_mhgd_stochastic_batched as batched
 from .base import Option, StepOutput
 from .one_run import preference_row, step_output
@@ -80,8 +86,8 @@ class StochasticWCMHGD:
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
         opts = resolve_lower_level(problem, oracles, {**options, "N": None}, neumann=False, seed=seed)
         del opts["N"]
-        kappa = opts["L_g"] / max(opts["mu_g"], opts["L_g"] * 1e-6)
-        Q = opts["Q"] if opts["Q"] is not None else int(np.clip(math.ceil(kappa * math.log(1e3)), 5, 300))
+        kappa = condition_number(opts["L_g"], opts["mu_g"])
+        Q = opts["Q"] if opts["Q"] is not None else stochastic_series_terms(kappa)
         # Deep Neumann terms get small batches, whose curvature can far exceed the full
         # Hessian's: a floor on their size, and η from the curvature of the smallest one, keep
         # every factor (I − η ∇²G(B_j)) a contraction.
