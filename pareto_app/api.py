@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import solvers
-from .batched_sweep import BATCHED, batched_results
+from . import solvers, sync
+from .batched_sweep import BATCHED, STREAM_EVERY_S, batched_results
 from .controller import Controller
 from .indicators import hypervolume, nondominated
 from .metrics import point_metrics
@@ -108,6 +108,22 @@ def whole_number(name: str, value: Any, low: int, alternative: str = "", high: i
     return int(value)
 
 
+@dataclass
+class _Pending:
+    """A step whose output is still on the device, with what its Iterate needs from the time it ran."""
+
+    step: int
+    out: solvers.StepOutput
+    violation: torch.Tensor | None  # ‖∇_y g‖ on the device; None at a recorded step (all its metrics come later)
+    preference: np.ndarray
+    changed: bool
+    seen: int
+    oracle_calls: dict[str, int]
+    elapsed: float
+    state: Any  # the solver's state after the step: what a checkpoint taken at this iterate continues from
+    rng: tuple[torch.Tensor, torch.Tensor] | None  # the random states after the step, where later steps ran ahead
+
+
 class Run:
     """One run as an iterator of Iterates; `options` holds the resolved option values once started.
 
@@ -132,6 +148,8 @@ class Run:
         self._first: np.ndarray | None = None
         self._elapsed = 0.0
         self._seen = 0  # the controller's preference version the run has taken up
+        self._last: Iterate | None = None  # the last iterate recorded (a diverged run keeps it)
+        self._rng: tuple[torch.Tensor, torch.Tensor] | None = None  # the random states after it, where steps ran ahead
 
     def __iter__(self) -> Iterator[Iterate]:
         problem, algo, r = self.prepared.problem, self.prepared.solver, self.prepared.preference
@@ -154,11 +172,18 @@ class Run:
             start -= self._elapsed
         self._state, self._next, self._r = state, k, r
         seen = self._seen
-        first = self._first
-        last: Iterate | None = None
+        # On the CPU reading a value costs nothing, so every step is recorded as it ends. On a GPU a read waits
+        # for the device: the steps' outputs stay there and come to the host together (issue 9), at a recorded
+        # step (every `metrics_every`), every STREAM_EVERY_S, before a pause or a stop, and at the end.
+        buffered = not sync.may_read(problem.x0)
+        pending: list[_Pending] = []
+        flushed = time.monotonic()
         while steps is None or k < steps:
             changed = False
             if controller is not None:
+                if pending and (controller.paused or controller.stopped):
+                    yield from self._record(pending, measure, algo.name)
+                    pending = []
                 controller.wait_while_paused()
                 if controller.stopped:
                     return
@@ -169,36 +194,66 @@ class Run:
                 with torch.no_grad():
                     state, out = algo.step(state, r)
             except ValueError as err:
-                # Non-finite gradients surface inside a step (e.g. in the weighting QP): the run diverged.
+                # Non-finite gradients can surface inside a step (e.g. in the weighting QP): the run diverged.
                 if "non-finite" not in str(err):
                     raise
+                yield from self._record(pending, measure, algo.name)
                 raise Diverged(f"{algo.name} diverged at step {k}: {err}; the last good iterate is kept. "
-                               "Try a smaller step size.", last) from err
-            f = out.objectives.detach().double().cpu().numpy()
-            if first is None:
-                first = self._first = np.abs(f)
-            finite_point = bool(torch.isfinite(out.x).all()) and bool(torch.isfinite(out.y).all())
-            bad = divergence_reason(f, finite_point, first, self.divergence_factor)
-            if bad:
-                raise Diverged(f"{algo.name} diverged at step {k}: {bad}; the last good iterate is kept. "
-                               "Try a smaller step size.", last)
+                               "Try a smaller step size.", self._last) from err
+            except Exception:
+                # Stopped from inside a step (the control channel between oracle calls): keep what was computed.
+                yield from self._record(pending, measure, algo.name)
+                raise
             final_step = steps is not None and k == steps - 1
-            if k % self.metrics_every == 0 or final_step:
+            record = k % self.metrics_every == 0 or final_step
+            with torch.no_grad():
+                violation = None if record else measure.lower_grad_y(out.x, out.y).norm()
+            pending.append(_Pending(
+                step=k, out=out, violation=violation, preference=r.copy(), changed=changed, seen=seen,
+                oracle_calls=oracles.counts.as_dict(), elapsed=time.perf_counter() - start, state=state,
+                rng=(self._generator.get_state(), torch.get_rng_state()) if buffered else None))
+            k += 1
+            if not buffered or record or time.monotonic() - flushed >= STREAM_EVERY_S:
+                yield from self._record(pending, measure, algo.name)
+                pending, flushed = [], time.monotonic()
+
+    def _record(self, pending: list[_Pending], measure: Oracles, solver: str) -> Iterator[Iterate]:
+        """The Iterates of the steps in `pending`, their values copied to the host at once (one copy a field for
+        all of them); Diverged at the first bad one, its `last` the iterate before. A recorded step (no
+        `violation` yet) gets its metrics here."""
+        if not pending:
+            return
+        host = _host_values(pending)
+        for j, p in enumerate(pending):
+            out, f = p.out, host["f"][j]
+            if self._first is None:
+                self._first = np.abs(f)
+            finite_weighting, finite_x, finite_y = host["finite"][j]
+            bad = "" if finite_weighting else "the weighting QP's Gram matrix has non-finite entries (nan or inf)"
+            bad = bad or divergence_reason(f, bool(finite_x and finite_y), self._first, self.divergence_factor)
+            if bad:
+                raise Diverged(f"{solver} diverged at step {p.step}: {bad}; the last good iterate is kept. "
+                               "Try a smaller step size.", self._last)
+            weights = host["weights"][j]
+            if p.violation is None:
+                multipliers = None if "multipliers" not in host else host["multipliers"][j]
                 with torch.no_grad():
-                    m = point_metrics(measure, out.x, out.y, r, out.weights, out.multipliers)
+                    m = point_metrics(measure, out.x, out.y, p.preference, weights, multipliers)
                 violation, stationarity, kkt = m.constraint_violation, m.stationarity, m.kkt_residual
             else:
-                violation = float(measure.lower_grad_y(out.x, out.y).norm())
-                stationarity = kkt = float("nan")
-            last = Iterate(
-                step=k, x=out.x, y=out.y, objectives=f, weights=out.weights, preference=r.copy(),
+                violation, stationarity, kkt = float(host["violation"][j]), float("nan"), float("nan")
+            schedule = {name.split(":", 1)[1]: float(v[j]) for name, v in host.items() if name.startswith("schedule:")}
+            it = Iterate(
+                step=p.step, x=out.x, y=out.y, objectives=f, weights=weights, preference=p.preference,
                 constraint_violation=violation, stationarity=stationarity, kkt_residual=kkt,
-                direction_norm=out.direction_norm, oracle_calls=oracles.counts.as_dict(),
-                elapsed=time.perf_counter() - start, preference_changed=changed, schedule=out.schedule,
+                direction_norm=float(host["norm"][j]), oracle_calls=p.oracle_calls, elapsed=p.elapsed,
+                preference_changed=p.changed, schedule=schedule or None,
             )
-            self._state, self._next, self._r, self._elapsed, self._seen = state, k + 1, r, last.elapsed, seen
-            yield last
-            k += 1
+            self._last = it
+            self._state, self._next, self._r, self._elapsed, self._seen = p.state, p.step + 1, p.preference, \
+                p.elapsed, p.seen
+            self._rng = p.rng
+            yield it
 
     def checkpoint(self) -> dict[str, Any]:
         """What continues this run after its latest iterate: tensors and plain numbers only
@@ -219,9 +274,12 @@ class Run:
         return {
             "next_step": self._next, "tensors": tensors, "arrays": arrays, "numbers": numbers,
             "options": json.dumps(_jsonable(state.options), default=str),
-            "oracle_calls": state.oracles.counts.as_dict(), "preference": [float(v) for v in self._r],
+            # The counts at the latest iterate: later steps may have run already (their outputs not yet copied).
+            "oracle_calls": state.oracles.counts.as_dict() if self._last is None else dict(self._last.oracle_calls),
+            "preference": [float(v) for v in self._r],
             "elapsed": self._elapsed, "first": None if self._first is None else [float(v) for v in self._first],
-            "rng": self._generator.get_state(), "torch_rng": torch.get_rng_state(), "seen": self._seen,
+            "rng": self._generator.get_state() if self._rng is None else self._rng[0],
+            "torch_rng": torch.get_rng_state() if self._rng is None else self._rng[1], "seen": self._seen,
         }
 
     def _restore(self, problem: Problem, algo: solvers.Solver, oracles: Oracles,
@@ -254,6 +312,29 @@ class Run:
         self._seen = int(saved.get("seen", 0))
         self._first = None if saved["first"] is None else np.asarray(saved["first"], dtype=float)
         return state, int(saved["next_step"]), r
+
+
+def _host_values(pending: list[_Pending]) -> dict[str, np.ndarray]:
+    """What the Iterates of `pending` read, stacked on the device and copied to the host once a field: row j is
+    step j's (objectives, weights, ‖d‖², ‖∇_y g‖, the finiteness of the weighting's input, x and y, ω, schedule)."""
+    outs = [p.out for p in pending]
+    ok = torch.ones((), dtype=torch.bool, device=outs[0].x.device)
+    fields: dict[str, list[torch.Tensor]] = {
+        "f": [o.objectives for o in outs], "weights": [o.weights for o in outs], "norm": [o.direction_norm for o in outs],
+        "finite": [torch.stack([ok if o.finite_weighting is None else o.finite_weighting, torch.isfinite(o.x).all(),
+                                torch.isfinite(o.y).all()]) for o in outs],
+        "violation": [torch.full_like(o.direction_norm, float("nan")) if p.violation is None else p.violation
+                      for p, o in zip(pending, outs)],
+    }
+    if outs[0].multipliers is not None:
+        fields["multipliers"] = [o.multipliers for o in outs]
+    for name in outs[0].schedule or {}:
+        fields[f"schedule:{name}"] = [o.schedule[name] for o in outs]
+    host = {}
+    for name, values in fields.items():
+        stacked = torch.stack([v.detach().double() if v.is_floating_point() else v.detach() for v in values])
+        host[name] = stacked.cpu().numpy()
+    return host
 
 
 def solve(problem: Problem, solver: str = "wc-mhgd", preference: Sequence[float] | None = None, *,

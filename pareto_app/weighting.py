@@ -82,7 +82,7 @@ def combine(rule: Rule, hyper: torch.Tensor, R: torch.Tensor, phi: torch.Tensor,
 
 
 def normalized_weights(w: torch.Tensor) -> torch.Tensor:
-    """Weights summing to 1 per row, uniform where the rule put none anywhere (as `solvers.base.normalized`)."""
+    """Weights summing to 1 per row (negative ones clipped), uniform where the rule put none anywhere."""
     weights = w.clamp_min(0.0)
     total = weights.sum(dim=1, keepdim=True)
     return torch.where(total > 0, weights / torch.where(total > 0, total, 1.0), 1.0 / weights.shape[1])

@@ -73,8 +73,9 @@ def test_a_lower_level_step_beyond_two_over_l_is_refused_before_the_run(solver, 
     assert pa.solve(TOY, solver, steps=5, eta=0.45).status == "finished"
 
 
-def test_moco_weights_turning_non_finite_end_the_run_as_diverged():
-    # The step raises what api.Run turns into "diverged" (the last good iterate kept).
+def test_moco_weights_turning_non_finite_end_the_run_as_diverged(monkeypatch):
+    # The step says so on the device (it waits for nothing); api.Run turns it into "diverged", the last good
+    # iterate kept.
     import dataclasses
 
     from pareto_app.oracles import Oracles
@@ -83,9 +84,23 @@ def test_moco_weights_turning_non_finite_end_the_run_as_diverged():
     r = np.array([0.5, 0.5])
     options = {name: option.default for name, option in moco.options.items()}
     state = moco.init(TOY, r, options, Oracles(TOY), torch.Generator().manual_seed(0))
-    state, _ = moco.step(state, r)
-    with pytest.raises(ValueError, match="non-finite"):
-        moco.step(dataclasses.replace(state, lam=torch.tensor([np.inf, 0.0], dtype=torch.float64)), r)
+    state, out = moco.step(state, r)
+    assert bool(out.finite_weighting)
+    poisoned = dataclasses.replace(state, lam=torch.tensor([[np.inf, 0.0]], dtype=torch.float64))
+    _, out = moco.step(poisoned, r)
+    assert not bool(out.finite_weighting)
+
+    real = type(moco).step
+
+    def poisoned_at_step_3(self, state, preference):
+        if state.k == 3:
+            state = dataclasses.replace(state, lam=torch.tensor([[np.inf, 0.0]], dtype=torch.float64))
+        return real(self, state, preference)
+
+    monkeypatch.setattr(type(moco), "step", poisoned_at_step_3)
+    result = pa.solve(TOY, "moco", r, steps=10)
+    assert result.status == "diverged" and "step 3" in result.message and "non-finite" in result.message
+    assert result.history["step"].tolist() == [0, 1, 2]
 
 
 @pytest.mark.parametrize("solver", ["mgda", "moml", "moco", "forum", "wc-mhgd", "linear"])

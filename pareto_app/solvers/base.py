@@ -65,15 +65,17 @@ class Option:
 
 @dataclass
 class StepOutput:
-    """What one step produced, at the point (x, y) where the solver evaluated F."""
+    """What one step of a single run produced, at the point (x, y) where the solver evaluated F: tensors on the
+    run's device, read on the host only when the run records them (`api.Run`), so a step never waits for a GPU."""
 
     x: torch.Tensor
     y: torch.Tensor
     objectives: torch.Tensor  # F(x, y), S numbers
-    weights: np.ndarray  # the solver's weights on ∇f_s this step, summing to 1
-    direction_norm: float  # ‖d_k‖², the squared norm of the update direction
-    multipliers: np.ndarray | None = None  # the solver's own KKT multipliers ω, if it has them
-    schedule: dict[str, float] | None = None  # what an adaptive solver set this step (penalty_u, step_size, ...)
+    weights: torch.Tensor  # (S,) the solver's weights on ∇f_s this step, summing to 1
+    direction_norm: torch.Tensor  # () ‖d_k‖², the squared norm of the update direction
+    multipliers: torch.Tensor | None = None  # (S,) the solver's own KKT multipliers ω, if it has them
+    schedule: dict[str, torch.Tensor] | None = None  # () each: what an adaptive solver set this step (penalty_u, ...)
+    finite_weighting: torch.Tensor | None = None  # () False where the weighting's input was non-finite: diverged
 
 
 @dataclass(frozen=True)
@@ -110,8 +112,3 @@ def check_options(solver: Solver, options: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError(f"{solver.name}: unknown option(s) {unknown}; accepted: {sorted(solver.options)}")
     return {name: spec.check(solver.name, name, options.get(name, spec.default)) for name, spec in solver.options.items()}
 
-
-def normalized(w: np.ndarray) -> np.ndarray:
-    w = np.clip(np.asarray(w, dtype=float), 0.0, None)
-    total = w.sum()
-    return w / total if total > 0 else np.full(w.size, 1.0 / w.size)

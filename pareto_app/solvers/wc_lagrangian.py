@@ -52,7 +52,9 @@ import torch
 from ..batched_oracles import BatchedOracles
 from ..oracles import Oracles
 from ..problem import Problem
-from .base import Output, StepOutput, normalized
+from ..weighting import normalized_weights
+from .base import Output, StepOutput
+from .one_run import preference_row
 
 DEFAULT_T = 10_000  # the horizon assumed for the theorem's defaults of an open-ended run
 PENALTY_SCALE = 5.0  # c in the theorem's u = v = c T^{1/4}: small enough that T = 10^4 steps converge
@@ -336,11 +338,12 @@ def _state(config: Config, core: Core, t: int, options: dict[str, Any], oracles:
 
 def step_run(state: State, preference: np.ndarray) -> tuple[State, StepOutput]:
     core = Core(**{f.name: getattr(state, f.name) for f in dataclasses.fields(Core)})
-    R = torch.as_tensor(np.asarray(preference)[None], dtype=state.theta.dtype, device=state.theta.device)
+    R = preference_row(preference, state.theta, state.theta.dtype)
     core, out = step(state.config, core, R, state.batched)
-    omega = out.multipliers[0].double().cpu().numpy()
-    schedule = {k: float(v[0]) for k, v in out.schedule.items()}
+    omega = out.multipliers.double()
     new = _state(state.config, core, state.t + 1, state.options, state.oracles, state.batched)
+    # The weights on ∇f_s are ω_s λ_s, normalised (DESIGN.md's KKT residual reads ω back from them).
     return new, StepOutput(x=out.X[0], y=out.Y[0], objectives=out.objectives[0],
-                           weights=normalized(np.clip(omega, 0.0, None) * preference),
-                           direction_norm=float(out.direction_norm[0]), multipliers=omega, schedule=schedule)
+                           weights=normalized_weights(omega.clamp_min(0.0) * R.double())[0],
+                           direction_norm=out.direction_norm[0], multipliers=omega[0],
+                           schedule={k: v[0] for k, v in out.schedule.items()}, finite_weighting=out.finite_weighting[0])
