@@ -195,15 +195,16 @@ def test_each_row_of_a_batched_sweep_ends_where_its_sequential_run_ends(solver, 
     _assert_same_runs(batched, sequential)
 
 
-@pytest.mark.parametrize("task, S, options", [("toy-llgc", 2, {}), ("toy-llgc", 3, {}),
-                                              ("toy-llgc", 2, {"eta": 0.002, "u": 50.0, "v": 10.0})])
-def test_each_wc_penalty_row_ends_where_its_sequential_run_ends(task, S, options):
+@pytest.mark.parametrize("solver, task, S, options", [
+    ("wc-penalty", "toy-llgc", 2, {}), ("wc-penalty", "toy-llgc", 3, {}),
+    ("wc-penalty", "toy-llgc", 2, {"eta": 0.002, "u": 50.0, "v": 10.0}), ("wc-al", "toy-llgc", 3, {})])
+def test_each_wc_penalty_row_ends_where_its_sequential_run_ends(solver, task, S, options):
     # η per run from the power iteration on ∇²P at its own θ_0, batched: each run's sequential η to rounding.
     problem = pa.tasks.get(task, S=S)
     preferences = np.random.default_rng(S).dirichlet(np.ones(S), 4)
     preferences[0] = np.eye(S)[-1]
-    batched = pa.sweep(problem, "wc-penalty", preferences, steps=60, device="cpu", **options)
-    sequential = pa.sweep(problem, "wc-penalty", preferences, steps=60, device="cpu", batched=False, **options)
+    batched = pa.sweep(problem, solver, preferences, steps=60, device="cpu", **options)
+    sequential = pa.sweep(problem, solver, preferences, steps=60, device="cpu", batched=False, **options)
     assert all(r.metadata.get("batched") == 4 for r in batched.results)
     _assert_same_runs(batched, sequential)
     assert [r.metadata["oracle_calls"] for r in batched.results] == [r.metadata["oracle_calls"]
