@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     p_bench.add_argument("what", choices=("qp", "hvp", "iteration", "sweep", "app"))
     p_bench.add_argument("--task", nargs="+", default=None, help="bench sweep: tasks (toy-quadratic hyper-cleaning)")
     p_bench.add_argument("--B", type=int, default=None, help="bench sweep: preferences in the batch (64)")
-    p_bench.add_argument("--bench-device", dest="bench_device", default=None, choices=("cpu", "cuda"),
+    p_bench.add_argument("--device", "--bench-device", dest="bench_device", default=None, choices=("cpu", "cuda"),
                          help="bench sweep: the device of both the batched and the sequential sweep")
     p_bench.add_argument("--solver", default=None, help="bench sweep: the solver (wc-mhgd; every solver has a "
                                                          "batched step)")
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError("--tabs is an option of `bench app` only")
             sweep_flags = (args.task, args.B, args.bench_device, args.param, args.data, args.solver, args.inner)
             if args.what != "sweep" and sweep_flags != (None,) * len(sweep_flags):
-                raise ValueError("--task, --B, --bench-device, --param, --data, --solver and --inner are options of "
+                raise ValueError("--task, --B, --device, --param, --data, --solver and --inner are options of "
                                  "`bench sweep` only")
             if args.what == "app":
                 return _bench_app(args.tabs, args.steps)

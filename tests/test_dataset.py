@@ -183,7 +183,8 @@ def test_make_data_writes_a_set_that_bench_sweep_runs_on(tmp_path: Path, capsys:
     assert main(["make-data", str(tmp_path / "x.csv")]) == 2
     assert main(["bench", "qp", "--data", str(out)]) == 2
     capsys.readouterr()
-    assert main(["bench", "sweep", "--task", "toy-llgc", "--solver", "wc-penalty", "--B", "2", "--steps", "2"]) == 0
+    assert main(["bench", "sweep", "--task", "toy-llgc", "--solver", "wc-penalty", "--B", "2", "--steps", "2",
+                 "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
     assert "wc-penalty" in printed and "need a task with a strongly convex lower level" in printed
     assert main(["bench", "sweep", "--inner", "8", "2"]) == 2

@@ -35,11 +35,10 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..problem import Minibatches, Problem
 from .dataset import corrupt_labels, dataset, domains
-from .products import data_times
+from .products import column_cross_entropy, columns_times
 from .registry import Param, Task, register
 
 MAX_SETS = 8  # the symmetries of the square: one domain each
@@ -50,7 +49,8 @@ Logits = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 def _model(kind: str, hidden: int, depth: int, features: int, classes: int
            ) -> tuple[list[tuple[int, ...]], list[int], Logits]:
-    """(shapes of y's blocks, their sizes, logits(y, a)) for a model on `features` inputs."""
+    """(shapes of y's blocks, their sizes, logits(y, a)) for a model on `features` inputs: samples as columns, a of
+    shape (features, n) and the logits (classes, n) (`products.columns_times`)."""
     if kind == "linear":
         shapes = [(classes, features), (classes,)]
     else:
@@ -63,9 +63,9 @@ def _model(kind: str, hidden: int, depth: int, features: int, classes: int
         blocks = [p.reshape(s) for p, s in zip(torch.split(y, sizes), shapes)]
         for W, c in zip(blocks[:-2:2], blocks[1:-2:2]):
             # tanh, not ReLU: smooth, so ∇²_yy g exists everywhere for the HVP-based solvers.
-            a = torch.tanh(data_times(a, W) + c)
+            a = torch.tanh(columns_times(W, a) + c[:, None])
         W, c = blocks[-2:]
-        return data_times(a, W) + c
+        return columns_times(W, a) + c[:, None]
 
     return shapes, sizes, logits
 
@@ -107,28 +107,31 @@ def build(*, device: torch.device, dtype: torch.dtype, S: int, max_rate: float, 
         test_b.append(te.labels)
     A, B, corrupted_mask = torch.cat(train_a), torch.cat(train_b), torch.cat(corrupted)  # the union, set-major
     VA, VB = torch.stack(val_a), torch.stack(val_b)  # [S, m, d], [S, m]
+    # Samples as columns ([d, n]), the layout of the model's products.
+    A_cols, VA_cols = A.T.contiguous(), [v.T.contiguous() for v in VA]
+    test_cols = [t.T.contiguous() for t in test_a]
     shapes, sizes, logits = _model(model, hidden, depth, features, classes)
     p, q = S * n, sum(sizes)
 
     def lower(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        losses = F.cross_entropy(logits(y, A), B, reduction="none")
+        losses = column_cross_entropy(logits(y, A_cols), B, reduction="none")
         # Σ_s (1/n) Σ_{i ∈ s}: every set has n samples, so one sum over the union divided by n.
         return (torch.sigmoid(x) * losses).sum() / n + 0.5 * l2 * (y * y).sum()
 
     def upper_s(s: int):
         def f(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            return F.cross_entropy(logits(y, VA[s]), VB[s])
+            return column_cross_entropy(logits(y, VA_cols[s]), VB[s])
 
         return f
 
     def lower_batch(x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        losses = F.cross_entropy(logits(y, A[idx]), B[idx], reduction="none")
+        losses = column_cross_entropy(logits(y, A_cols[:, idx]), B[idx], reduction="none")
         # g's data term is S · (mean over the union), so S · (mean over a uniform batch) is unbiased.
         return S * (torch.sigmoid(x[idx]) * losses).mean() + 0.5 * l2 * (y * y).sum()
 
     def upper_batch_s(s: int):
         def f(x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-            return F.cross_entropy(logits(y, VA[s][idx]), VB[s][idx])
+            return column_cross_entropy(logits(y, VA_cols[s][:, idx]), VB[s][idx])
 
         return f
 
@@ -151,7 +154,7 @@ def build(*, device: torch.device, dtype: torch.dtype, S: int, max_rate: float, 
         with torch.no_grad():
             y = y.to(device=device, dtype=dtype)
             for s in range(S):
-                pred = logits(y, test_a[s]).argmax(dim=1).cpu().numpy()
+                pred = logits(y, test_cols[s]).argmax(dim=0).cpu().numpy()
                 truth = test_b[s].cpu().numpy()
                 out[f"acc_{s + 1}"] = float((pred == truth).mean())
                 out[f"f1_{s + 1}"] = float(f1_score(truth, pred, average="macro", labels=np.arange(classes),
