@@ -193,16 +193,14 @@ class Run:
             try:
                 with torch.no_grad():
                     state, out = algo.step(state, r)
-            except ValueError as err:
-                # Non-finite gradients can surface inside a step (e.g. in the weighting QP): the run diverged.
-                if "non-finite" not in str(err):
-                    raise
+            except Exception as err:
+                # Whatever ends a step (the control channel stopping it between oracle calls, an error) keeps the
+                # steps computed before it.
                 yield from self._record(pending, measure, algo.name)
-                raise Diverged(f"{algo.name} diverged at step {k}: {err}; the last good iterate is kept. "
-                               "Try a smaller step size.", self._last) from err
-            except Exception:
-                # Stopped from inside a step (the control channel between oracle calls): keep what was computed.
-                yield from self._record(pending, measure, algo.name)
+                if isinstance(err, ValueError) and "non-finite" in str(err):
+                    # Non-finite values can surface inside a step (e.g. in the weighting QP): the run diverged.
+                    raise Diverged(f"{algo.name} diverged at step {k}: {err}; the last good iterate is kept. "
+                                   "Try a smaller step size.", self._last) from err
                 raise
             final_step = steps is not None and k == steps - 1
             record = k % self.metrics_every == 0 or final_step
