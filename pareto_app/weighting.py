@@ -92,8 +92,19 @@ def _uniform_where(lam: torch.Tensor | None, dead: torch.Tensor, S: int) -> torc
     return None if lam is None else torch.where(dead[:, None], 1.0 / S, lam)
 
 
+class _OnHypergradients:
+    """What the rules that weigh the hypergradients themselves (no tracking) share: no vectors of their own, and
+    memory that a restart leaves as it is."""
+
+    def vectors(self, hyper: torch.Tensor, memory: Any) -> tuple[torch.Tensor, Any]:
+        return hyper, memory
+
+    def reset(self, memory: Any, dead: torch.Tensor, S: int) -> Any:
+        return memory
+
+
 @dataclass(frozen=True)
-class Chebyshev:
+class Chebyshev(_OnHypergradients):
     """Eq. (5): the WC scalarization's weights λ (memory: the last λ, the next QP's warm start, or None)."""
 
     u: float
@@ -102,9 +113,6 @@ class Chebyshev:
 
     def max_weight(self, R: torch.Tensor) -> torch.Tensor:
         return R.amax(dim=1)
-
-    def vectors(self, hyper: torch.Tensor, memory: Any) -> tuple[torch.Tensor, Any]:
-        return hyper, memory
 
     def weights(self, gram: torch.Tensor | None, R: torch.Tensor, phi: torch.Tensor,
                 memory: Any) -> tuple[torch.Tensor, torch.Tensor, None, Any]:
@@ -116,7 +124,7 @@ class Chebyshev:
 
 
 @dataclass(frozen=True)
-class MinNorm:
+class MinNorm(_OnHypergradients):
     """MGDA's min-norm weights: no preference, a common descent direction (memory: none)."""
 
     solves_qp = True
@@ -125,20 +133,14 @@ class MinNorm:
     def max_weight(self, R: torch.Tensor) -> torch.Tensor:
         return torch.ones_like(R[:, 0])
 
-    def vectors(self, hyper: torch.Tensor, memory: Any) -> tuple[torch.Tensor, Any]:
-        return hyper, memory
-
     def weights(self, gram: torch.Tensor | None, R: torch.Tensor, phi: torch.Tensor,
                 memory: Any) -> tuple[torch.Tensor, torch.Tensor, None, Any]:
         lam, gap = min_norm_weights_batched(gram)
         return lam, gap, None, memory
 
-    def reset(self, memory: Any, dead: torch.Tensor, S: int) -> Any:
-        return memory
-
 
 @dataclass(frozen=True)
-class Fixed:
+class Fixed(_OnHypergradients):
     """Linear scalarization: the weights are the preference r (memory: none)."""
 
     solves_qp = False
@@ -147,15 +149,9 @@ class Fixed:
     def max_weight(self, R: torch.Tensor) -> torch.Tensor:
         return R.amax(dim=1)
 
-    def vectors(self, hyper: torch.Tensor, memory: Any) -> tuple[torch.Tensor, Any]:
-        return hyper, memory
-
     def weights(self, gram: torch.Tensor | None, R: torch.Tensor, phi: torch.Tensor,
                 memory: Any) -> tuple[torch.Tensor, torch.Tensor, None, Any]:
         return R, torch.zeros_like(R[:, 0]), None, memory
-
-    def reset(self, memory: Any, dead: torch.Tensor, S: int) -> Any:
-        return memory
 
 
 @dataclass(frozen=True)
