@@ -340,3 +340,37 @@ def test_the_final_status_is_written_with_the_last_iterates_and_the_exact_result
     saved = store.state(run_id)
     assert saved["saved"] and saved["pid"] is None
     assert store.load(run_id).options == result.options
+
+
+def test_a_worker_runs_below_the_server_s_cpu_priority(store, monkeypatch):
+    """The server and the browser take a core first when they share the machine with workers: a worker's
+    niceness is its launcher's plus `NICENESS` (Unix priority, capped at 19), or what the person set."""
+    from pareto_app.worker import NICENESS
+
+    if not hasattr(os, "getpriority"):
+        pytest.skip("no Unix process priorities here")
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    for variable, added in ((None, NICENESS), ("3", 3)):
+        if variable is None:
+            monkeypatch.delenv("PARETO_APP_WORKER_NICENESS", raising=False)
+        else:
+            monkeypatch.setenv("PARETO_APP_WORKER_NICENESS", variable)
+        launcher.shutdown_spare()  # a spare started before would carry the environment of then
+        run_id = launcher.start(store, spec(), num_objectives=2)
+        pid = wait_for(lambda: (state := store.state(run_id))["iterations"] > 0 and state["pid"], "a stepping worker")
+        try:
+            assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, own + added)
+        finally:
+            store.command(run_id, "stop")
+            wait_ended(store, run_id)
+    launcher.shutdown_spare()
+
+
+def test_a_niceness_that_is_not_accepted_fails_the_run_and_says_what_is(store, monkeypatch):
+    monkeypatch.setenv("PARETO_APP_WORKER_NICENESS", "high")
+    launcher.shutdown_spare()
+    run_id = launcher.start(store, spec(), num_objectives=2)
+    state = wait_ended(store, run_id)
+    assert state["status"] == "failed"
+    assert "PARETO_APP_WORKER_NICENESS='high'" in state["message"] and "0 to 19" in state["message"]
+    launcher.shutdown_spare()
