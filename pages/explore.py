@@ -17,26 +17,25 @@ from pareto_app import launcher
 from pareto_app.runspec import RunSpec
 from pareto_app.termination import Termination
 from ui.charts import metric_lines, objective_space, run_step, thin, weights_chart
-from ui.exploration import Exploration, RunView, objective_matrix, point_payload
+from ui.exploration import Exploration, RunView, look_every, objective_matrix, point_payload
 from ui.preference import preference_widget, show_preference
 from ui.setup import Setup, analytic_front, current_setup
 from ui.store import archive, archive_problem, exports
 
-# The objective space redraws this often while a run is live; the metric charts less often. Each redraw
-# sends only thinned data (a line per trace), so a browser keeps up on one core. The run panel (buttons
-# and status line) is small and looks more often: a click reruns only it, so "pausing…" shows at once and
-# "paused" a tick after the worker obeyed, without waiting for a redraw of the page or its charts.
-# With more stepping workers than cores, pages look proportionally less often: a redraw then takes its
-# CPU from the solvers, and clicks wait behind the redraws of every tab.
+# While a run is live, the run panel (buttons, status line) and the objective space redraw this often,
+# each a fragment of its own; the metric charts, a third, less often. Each redraw sends only thinned data
+# (a line per trace). A click on Pause/Stop reruns only the small panel, after the click has waited up to
+# ACK_WAIT_S for the worker to obey, so that it shows the state reached. Each fragment run costs the
+# browser a render of the page's elements, so the panel looks no more often than the chart redraws (it
+# looked every 0.25 s before the clicks waited). While a run is paused the page looks slowly; with more
+# stepping workers than cores, proportionally less often: a redraw then takes its CPU from the solvers,
+# and clicks wait behind the redraws of every tab.
 REDRAW_EVERY_S = 0.4
 METRICS_EVERY_S = 2.0
-STATUS_EVERY_S = 0.25
+ACK_WAIT_S = 0.3
+PAUSED_EVERY_S = 1.0
 WATCH_EVERY_S = 1.0
 CORES = os.cpu_count() or 1
-
-
-def busy_factor() -> float:
-    return max(1.0, store.stepping_workers() / CORES)
 
 
 TRAJECTORY_SHOWN = 800
@@ -123,17 +122,31 @@ def start_run() -> None:
     exploration.watch(store, started)
 
 
+OBEYED = {"pause": ("paused",), "stop": ("stopped", "finished", "failed", "diverged", "interrupted"),
+          "run": ("running",)}
+
+
 def send(run: int, command: str) -> None:
-    # on_click: the command reaches the archive before anything is redrawn.
+    """on_click: the command reaches the archive before anything is redrawn; the rerun the click makes
+    then waits a moment for the worker (it reads its control row every step), so that it shows the state
+    reached rather than "pausing…" and, a tick later, "paused"."""
     store.command(run, command)
+    deadline = time.monotonic() + ACK_WAIT_S
+    while time.monotonic() < deadline and store.state(run)["status"] not in OBEYED[command]:
+        time.sleep(0.02)
 
 
-busy = busy_factor() if running else 1.0
+def wanted_interval(current: RunView | None) -> float | None:
+    return look_every(current, REDRAW_EVERY_S, PAUSED_EVERY_S, store.stepping_workers() / CORES)
 
 
-@st.fragment(run_every=STATUS_EVERY_S * busy if running else None)
+interval = wanted_interval(view)
+
+
+@st.fragment(run_every=interval)
 def run_panel() -> None:
-    """The buttons and the status line of the run shown, several times a second while it is live."""
+    """The buttons and the status line of the run shown, as often as the objective space while it is live,
+    and at once after a click on one of its buttons (a rerun of this fragment only: quick)."""
     current = exploration.views.get(st.session_state.get("explore_run"))
     if current is not None:
         current.refresh(store)
@@ -159,13 +172,16 @@ def run_panel() -> None:
         st.info("Set a preference and press Start.")
         return
     status_line(current)
-    if running and not live_now:
-        # The run ended: the status line says so now, and the next tick redraws the whole page with it (the
-        # charts stop ticking, the front below takes the last points). Rerunning at once would hold the final
-        # state back until the whole page is drawn: a second, on a long run.
-        if st.session_state.get("explore_final_shown") == current.run_id:
+    wanted = wanted_interval(current)
+    if wanted != interval:
+        # The run paused, resumed or ended, or the machine got busier or freer: the page reruns with other
+        # intervals (an ended run's charts stop ticking, the front below takes its last points), a tick after
+        # this panel showed the new state. Rerunning at once would hold that back until the whole page is
+        # drawn: a second, on a long run. Going faster (resumed), nothing is held back: at once.
+        faster = wanted is not None and (interval is None or wanted < interval)
+        if faster or st.session_state.get("explore_retick") == (current.run_id, wanted):
             st.rerun()
-        st.session_state["explore_final_shown"] = current.run_id
+        st.session_state["explore_retick"] = (current.run_id, wanted)
 
 
 def status_line(current: RunView) -> None:
@@ -193,7 +209,6 @@ def status_line(current: RunView) -> None:
         f"{labels[s] if s < len(labels) else f'f{s + 1}'} {history.weights[-1, s]:.3f}" for s in range(history.S)))
 
 
-interval = REDRAW_EVERY_S * busy if running else None
 
 
 @st.fragment(run_every=interval)
@@ -204,9 +219,7 @@ def live() -> None:
     current = exploration.views.get(st.session_state.get("explore_run"))
     if current is None:
         return
-    # The run panel reads the archive (more often than this redraws): the view holds its newest rows.
-    if interval is not None and current.live and REDRAW_EVERY_S * busy_factor() != interval:
-        st.rerun()  # the machine got busier or freer: other intervals
+    # The run panel reads the archive (as often as this redraws): the view holds its newest rows.
     history = current.history
     if len(history) == 0:
         return

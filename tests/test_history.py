@@ -115,3 +115,24 @@ def test_one_builder_of_a_result_takes_the_last_recorded_iterate():
         Result.of_run(solver="wc-mhgd", task="toy-quadratic", task_params={}, options={}, seed=0, steps=5,
                       device="cpu", history=pd.DataFrame(), x=torch.ones(2), y=torch.ones(2), status="finished",
                       message="")
+
+
+def test_a_page_looks_at_a_live_run_often_at_a_paused_one_slowly_and_at_an_ended_one_never():
+    from ui.exploration import look_every
+
+    view = RunView(1, {"task": "toy-quadratic"}, History(2, 10))
+    assert look_every(None, 0.4, 1.0) is None
+    for status in ("queued", "running"):
+        view.status, view.command = status, "run"
+        assert look_every(view, 0.4, 1.0) == 0.4
+        assert look_every(view, 0.4, 1.0, busy=2.0) == 0.8  # 4 stepping workers on 2 cores
+        assert look_every(view, 0.4, 1.0, busy=0.5) == 0.4  # fewer workers than cores: no faster
+    view.status, view.command = "running", "pause"  # asked, not yet obeyed: the panel must see it obey
+    assert look_every(view, 0.4, 1.0) == 0.4
+    view.status = "paused"
+    assert look_every(view, 0.4, 1.0, busy=3.0) == 1.0
+    view.command = "run"  # resuming: the worker goes on at its next look
+    assert look_every(view, 0.4, 1.0) == 0.4
+    for status in ("finished", "stopped", "failed", "diverged", "interrupted"):
+        view.status = status
+        assert look_every(view, 0.4, 1.0) is None

@@ -80,6 +80,17 @@ class RunView:
         return self.status
 
 
+def look_every(view: RunView | None, redraw_every: float, paused_every: float, busy: float = 1.0) -> float | None:
+    """Seconds between a page's looks at `view`: never once the run ended (or with none shown);
+    `paused_every` while it is paused (a resume from another tab, or the idle limit, is still noticed);
+    else `redraw_every`, times `busy` (stepping workers per core, at least 1) on a loaded machine."""
+    if view is None or not view.live:
+        return None
+    if view.status == "paused" and view.command == "pause":
+        return paused_every
+    return redraw_every * max(1.0, busy)
+
+
 def open_view(store: RunStore, run_id: int, capacity: int = 4000) -> RunView:
     """A fresh view of archived run `run_id` (any status), read up to now."""
     state = store.state(run_id)
