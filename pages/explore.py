@@ -10,14 +10,16 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 
 import streamlit as st
 
 from pareto_app import launcher
+from pareto_app.result import Result
 from pareto_app.runspec import RunSpec
 from pareto_app.termination import Termination
 from ui.charts import metric_lines, objective_space, run_step, thin, weights_chart
-from ui.exploration import Exploration, RunView, look_every, objective_matrix, point_payload
+from ui.exploration import Exploration, RunView, live_point_payload, look_every, objective_matrix, point_payload
 from ui.preference import preference_widget, show_preference
 from ui.setup import Setup, analytic_front, current_setup
 from ui.store import archive, archive_problem, exports
@@ -252,6 +254,23 @@ def live_metrics() -> None:
     c2.plotly_chart(weights_chart(frame, shown_labels, history.changes), key="explore_weights")
 
 
+def chosen_point(run_id: int, step: int, x, y) -> tuple[dict, Callable[[], Result]]:
+    """The chosen point's payload, and how to load its whole run (for the history's CSV, when clicked).
+
+    This runs on every rerun of the page, a move of the preference included: a run saved whole is loaded
+    once (kept while its state is unchanged); a live one is read as its one row and preference changes,
+    never its every row (a long run's would take seconds, and memory without bound)."""
+    state = store.state(run_id)
+    if not state["saved"]:
+        return live_point_payload(store, run_id, step, x, y), lambda: store.load(run_id)
+    key = (run_id, state["status"], state["iterations"])
+    cached = st.session_state.get("explore_loaded")
+    if cached is None or cached[0] != key:
+        cached = st.session_state["explore_loaded"] = (key, store.load(run_id))
+    result = cached[1]
+    return point_payload(result, step, x, y), lambda: result
+
+
 def _timestamp(created) -> float:
     from datetime import datetime
 
@@ -298,11 +317,12 @@ else:
         st.session_state["explore_choice"] = keys[-1]  # the newest point of the front
     choice = st.selectbox("Front point (or click one on the chart)", keys, format_func=names.get, key="explore_choice")
     chosen_run, step = (int(v) for v in choice.split(":"))
-    result = store.load(chosen_run)
     kept = store.point(chosen_run, step)
     x, y = kept if kept is not None else (None, None)
-    payload = point_payload(result, step, x, y)
-    chosen_labels = labels if len(result.objectives) == S else [f"f{s + 1}" for s in range(len(result.objectives))]
+    payload, load_run = chosen_point(chosen_run, step, x, y)
+    run_info = payload["reproduce"]
+    S_chosen = len(payload["objectives"])
+    chosen_labels = labels if S_chosen == S else [f"f{s + 1}" for s in range(S_chosen)]
     cols = st.columns(3)
     objectives = "\n".join(f"- {chosen_labels[s]}: {v:.6g}" for s, v in enumerate(payload["objectives"]))
     cols[0].markdown("**Objectives**\n\n" + objectives)
@@ -311,16 +331,16 @@ else:
         for s in range(len(chosen_labels))))
     metrics = payload["metrics"]
     cols[2].markdown("**Metrics**\n\n" + "\n".join(f"- {k}: {'—' if v is None else f'{v:.3e}'}" for k, v in metrics.items()))
-    if problem is not None and problem.evaluate is not None and result.task == setup.task and x is not None:
+    if problem is not None and problem.evaluate is not None and run_info["task"] == setup.task and x is not None:
         held_out = problem.evaluate(x.to(problem.device, problem.dtype), y.to(problem.device, problem.dtype))
         payload["held_out"] = held_out
         st.markdown("**Held-out metrics** · " + " · ".join(f"{k} {v:.3f}" for k, v in held_out.items()))
     if x is None:
         st.caption("x and y are kept for every iterate only when the model is small (p + q ≤ 4096); for this run "
                    "they are kept with its checkpoints and its last point: see the Runs page.")
-    st.caption(f"{result.solver} · options {json.dumps(payload['reproduce']['options'], default=str)} · "
-               f"seed {result.seed}")
-    as_json, as_csv, as_torch = exports(payload, result)
+    st.caption(f"{run_info['solver']} · options {json.dumps(run_info['options'], default=str)} · "
+               f"seed {run_info['seed']}")
+    as_json, as_csv, as_torch = exports(payload, load_run)
     st.session_state["explore_last_export"] = as_json
     d1, d2, d3 = st.columns(3)
     d1.download_button("Point (JSON)", as_json, file_name=f"point-run{chosen_run}-step{step}.json",

@@ -38,12 +38,14 @@ from .history import column, columns, named
 from .result import Result, _jsonable
 
 # Bump when the table layout or the payload format changes, and add a step to _MIGRATIONS.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Layout version of the compressed payload; stored inside it, so a payload explains itself.
 PAYLOAD_FORMAT = 1
 # Seconds a writer waits for another writer (thread or process) before SQLite gives up.
 BUSY_TIMEOUT_S = 30.0
 
+# A row (JSON as _dumps writes it) of an iterate at which a new preference took effect.
+_PREFERENCE_CHANGED = "instr(row, '\"preference_changed\": true') > 0"
 # Statements that take a database from schema version v to v + 1, run in one transaction.
 # (Not executescript: it would COMMIT the transaction that holds the write lock.)
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -108,6 +110,9 @@ CREATE TABLE control (
     version INTEGER NOT NULL DEFAULT 0,     -- bumped on every preference change
     watched REAL                            -- unix time a page last looked at the run
 )"""),
+    # Version 3: the rows where a run's preference changed, found without reading its every row (a page
+    # choosing a point of a long live run; see preference_rows). The expression is preference_rows' own.
+    2: (f"CREATE INDEX iterates_preference_changes ON iterates (run_id, seq) WHERE {_PREFERENCE_CHANGED}",),
 }
 
 # A run in one of these states has (or had, if it crashed) a worker writing it.
@@ -404,6 +409,28 @@ class RunStore:
             params += (int(limit),)
         with self._read() as conn:
             return [(int(q), json.loads(r)) for q, r in conn.execute(query, params)]
+
+    def iterate(self, run_id: int, step: int) -> dict[str, Any] | None:
+        """The row of iterate `step` of a run (None if the archive has none): one row, however long the run."""
+        with self._read() as conn:
+            row = conn.execute("SELECT row FROM iterates WHERE run_id = ? AND step = ? ORDER BY seq DESC LIMIT 1",
+                               (_check_id(run_id), int(step))).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def preference_rows(self, run_id: int, until_step: int) -> list[dict[str, Any]]:
+        """The rows up to `until_step` where the run's preference took a value: its first row and each row
+        marked `preference_changed` (a run marks every step at which a new preference takes effect).
+
+        Read through a partial index of the marked rows: a page choosing a point of a long live run reads a
+        handful of rows, not all of them."""
+        run_id = _check_id(run_id)
+        with self._read() as conn:
+            first = conn.execute("SELECT seq, row FROM iterates WHERE run_id = ? ORDER BY seq LIMIT 1", (run_id,)).fetchone()
+            if first is None or json.loads(first[1])["step"] > until_step:
+                return []
+            marked = conn.execute(f"SELECT seq, row FROM iterates WHERE run_id = ? AND {_PREFERENCE_CHANGED} AND seq > ? "
+                                  "AND step <= ? ORDER BY seq", (run_id, first[0], int(until_step))).fetchall()
+        return [json.loads(r) for _, r in [first, *marked]]
 
     def point(self, run_id: int, step: int) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(x, y) of iterate `step` of a run, where the archive kept it (None otherwise)."""

@@ -3,6 +3,7 @@
 import json
 import time
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -270,3 +271,38 @@ def test_the_exports_of_a_chosen_point_are_built_when_downloaded_and_read_back_e
     saved = torch.load(io.BytesIO(as_torch()), weights_only=True)
     assert torch.equal(saved["x"], result.x.double()) and torch.equal(saved["y"], result.y.double())
     assert exports({**point, "x": None, "y": None}, result)[2] is None
+
+
+def test_a_chosen_point_of_a_live_run_is_read_from_its_row_and_preference_changes_exactly(tmp_path):
+    """Explore builds a live run's chosen point without reading the run's every row (each rerun of the page,
+    a move of the preference included, did, in seconds for a long run): the same JSON, byte for byte, as the
+    point built from the whole run as `RunStore.load` gives it, preference schedule included."""
+    from pareto_app.store import RunStore
+    from pareto_app.worker import _blob
+    from ui.exploration import live_point_payload, point_payload
+    from ui.store import exports
+
+    store = RunStore(tmp_path / "runs.db")
+    result = pa.solve(pa.tasks.get("toy-quadratic"), "wc-mhgd", [0.5, 0.5], steps=40, device="cpu", metrics_every=4)
+    rows = result.history.to_dict(orient="records")
+    # Steered at steps 10, 25 and 30 (30 one ulp from 25: a change, exactly), and the same preference sent
+    # again at 31 (a run marks the step at which each preference it is sent takes effect).
+    for k, row in enumerate(rows):
+        r = [0.5, 0.5] if k < 10 else [0.8, 0.2] if k < 25 else [0.3, 0.7] if k < 30 else \
+            [float(np.nextafter(0.3, 1.0)), 0.7]
+        row.update(r1=r[0], r2=r[1], preference_changed=k in (10, 25, 30, 31))
+    run_id = store.create(RunSpec(task="toy-quadratic", preference=[0.5, 0.5], device="cpu",
+                                  termination=Termination(steps=1000)).to_dict(), num_objectives=2)
+    points = [(_blob(result.x), _blob(result.y)) if k == 33 else None for k in range(len(rows))]
+    store.append(run_id, rows, points, status="running", progress=0.04, pid=None, message="")
+    assert [row["step"] for row in store.preference_rows(run_id, 39)] == [0, 10, 25, 30, 31]
+    assert [row["step"] for row in store.preference_rows(run_id, 26)] == [0, 10, 25]
+    assert store.preference_rows(run_id + 1, 39) == []
+    loaded = store.load(run_id)
+    for step in (0, 9, 10, 24, 30, 33, 39):
+        x, y = store.point(run_id, step) or (None, None)
+        live, whole = live_point_payload(store, run_id, step, x, y), point_payload(loaded, step, x, y)
+        assert exports(live, lambda: loaded)[0] == exports(whole, loaded)[0]
+    assert len(live["reproduce"]["preference_schedule"]) == 5
+    with pytest.raises(KeyError, match="no iterate 40"):
+        live_point_payload(store, run_id, 40, None, None)

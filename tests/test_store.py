@@ -285,3 +285,15 @@ def test_empty_listing_has_the_columns(store):
     assert {"id", "created", "label", "task", "solver", "status", "steps", "preference", "stationarity",
             "kkt_residual", "constraint_violation"} <= set(listing.columns)
     assert listing["id"].dtype == np.int64 and listing["stationarity"].dtype == np.float64
+
+
+def test_the_rows_where_a_preference_changed_are_read_through_their_own_index(tmp_path):
+    """A page reading a long live run's preference changes reads only those rows (schema version 3)."""
+    from pareto_app.store import _PREFERENCE_CHANGED
+
+    RunStore(tmp_path / "runs.db")
+    with sqlite3.connect(tmp_path / "runs.db") as conn:
+        plan = " ".join(str(r) for r in conn.execute(
+            f"EXPLAIN QUERY PLAN SELECT seq, row FROM iterates WHERE run_id = 1 AND {_PREFERENCE_CHANGED} AND seq > 0 "
+            "AND step <= 9 ORDER BY seq"))
+    assert "iterates_preference_changes" in plan

@@ -179,6 +179,31 @@ def point_payload(result: Result, step: int, x: Any, y: Any) -> dict[str, Any]:
     """
     history = result.history
     row = named(history[history["step"] == step].iloc[-1].to_dict())
+    schedule = [p for p in preference_schedule(history) if p["from_step"] <= step]
+    run = {"task": result.task, "task_params": result.task_params, "solver": result.solver,
+           "options": result.options, "seed": result.seed}
+    return _payload(row, schedule, run, x, y)
+
+
+def live_point_payload(store: RunStore, run_id: int, step: int, x: Any, y: Any) -> dict[str, Any]:
+    """`point_payload` of a run the archive has not saved whole yet (live, stopped, interrupted), from
+    the one row at `step` and the rows where its preference changed (`RunStore.preference_rows`): what
+    `store.load` would give, without reading a long run's every row on each rerun of the page. KeyError
+    if there is no iterate `step`."""
+    record = store.iterate(run_id, step)
+    if record is None:
+        raise KeyError(f"run {run_id} has no iterate {step}")
+    row = named(record)
+    schedule = preference_schedule(pd.DataFrame(store.preference_rows(run_id, step)))
+    spec = store.spec(run_id)
+    run = {"task": spec["task"], "task_params": spec["task_params"], "solver": spec["solver"],
+           "options": spec.get("options", {}), "seed": int(spec.get("seed", 0))}
+    return _payload(row, schedule, run, x, y)
+
+
+def _payload(row: dict[str, Any], schedule: list[dict[str, Any]], run: dict[str, Any], x: Any, y: Any
+             ) -> dict[str, Any]:
+    step = row["step"]
     return {
         "objectives": row["objectives"],
         "weights": row["weights"],
@@ -188,9 +213,5 @@ def point_payload(result: Result, step: int, x: Any, y: Any) -> dict[str, Any]:
         "step": int(step),
         "x": None if x is None else x.double().tolist(),
         "y": None if y is None else y.double().tolist(),
-        "reproduce": {
-            "task": result.task, "task_params": result.task_params, "solver": result.solver,
-            "options": result.options, "seed": result.seed, "steps": int(step) + 1,
-            "preference_schedule": [p for p in preference_schedule(history) if p["from_step"] <= step],
-        },
+        "reproduce": {**run, "steps": int(step) + 1, "preference_schedule": schedule},
     }

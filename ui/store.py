@@ -44,15 +44,18 @@ def archive_problem() -> str | None:
     return _fallback.get(str(default_db_path()))
 
 
-def exports(point: dict[str, Any], result: Result) -> tuple[bytes, Callable[[], bytes], Callable[[], bytes] | None]:
+def exports(point: dict[str, Any], result: Result | Callable[[], Result]
+            ) -> tuple[bytes, Callable[[], bytes], Callable[[], bytes] | None]:
     """(the point as JSON, its run's history as CSV, its x and y as a torch file, or None without them).
 
     The CSV and the torch file are functions, called by their download button when it is clicked: a long run's
-    history takes seconds to write, and the page reruns on every move of the preference."""
+    history takes seconds to read and write, and the page reruns on every move of the preference. `result`
+    may be a function that loads the run, called only then."""
     as_json = json.dumps(point, indent=1).encode()
 
     def as_csv() -> bytes:
-        return result.history.to_csv(index=False).encode()
+        run = result() if callable(result) else result
+        return run.history.to_csv(index=False).encode()
 
     if point.get("x") is None:
         return as_json, as_csv, None
