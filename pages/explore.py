@@ -17,6 +17,7 @@ import streamlit as st
 from pareto_app import launcher
 from pareto_app.result import Result
 from pareto_app.runspec import RunSpec
+from pareto_app.store import LIVE_STATES
 from pareto_app.termination import Termination
 from ui.charts import metric_lines, objective_space, run_step, thin, weights_chart
 from ui.exploration import Exploration, RunView, live_point_payload, look_every, objective_matrix, point_payload
@@ -124,18 +125,20 @@ def start_run() -> None:
     exploration.watch(store, started)
 
 
-OBEYED = {"pause": ("paused",), "stop": ("stopped", "finished", "failed", "diverged", "interrupted"),
-          "run": ("running",)}
-
-
 def send(run: int, command: str) -> None:
     """on_click: the command reaches the archive before anything is redrawn; the rerun the click makes
     then waits a moment for the worker (it reads its control row every step), so that it shows the state
     reached rather than "pausing…" and, a tick later, "paused"."""
     store.command(run, command)
     deadline = time.monotonic() + ACK_WAIT_S
-    while time.monotonic() < deadline and store.state(run)["status"] not in OBEYED[command]:
+    while time.monotonic() < deadline and not _obeyed(command, store.state(run)["status"]):
         time.sleep(0.02)
+
+
+def _obeyed(command: str, status: str) -> bool:
+    if command == "stop":
+        return status not in LIVE_STATES
+    return status == ("paused" if command == "pause" else "running")
 
 
 def wanted_interval(current: RunView | None) -> float | None:
@@ -209,8 +212,6 @@ def status_line(current: RunView) -> None:
                 f"{'' if steps is None else f' / {steps}'} · {_rate(history)} · oracle calls: {oracle}")
     st.caption("weights: " + ", ".join(
         f"{labels[s] if s < len(labels) else f'f{s + 1}'} {history.weights[-1, s]:.3f}" for s in range(history.S)))
-
-
 
 
 @st.fragment(run_every=interval)
