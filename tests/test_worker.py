@@ -6,6 +6,8 @@ import io
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -374,3 +376,19 @@ def test_a_niceness_that_is_not_accepted_fails_the_run_and_says_what_is(store, m
     assert state["status"] == "failed"
     assert "PARETO_APP_WORKER_NICENESS='high'" in state["message"] and "0 to 19" in state["message"]
     launcher.shutdown_spare()
+
+
+def test_a_spare_s_warm_up_leaves_nothing_for_a_run_s_first_steps_to_import():
+    # torch's autograd imports sympy (0.5-0.7 s) at the first vector-Jacobian product: a spare does it while
+    # it waits, not the run's first step. In a fresh process, so that nothing of this one's imports counts.
+    code = ("import sys\n"
+            "from pareto_app import tasks, worker\n"
+            "from pareto_app.api import Run, prepare\n"
+            "worker.warm_up()\n"
+            "problem = tasks.get('toy-quadratic', device='cpu')\n"
+            "before = set(sys.modules)\n"
+            "steps = iter(Run(prepare(problem, 'wc-mhgd', [0.5, 0.5], 'cpu', {}), 3, 0, None, 1))\n"
+            "next(steps); next(steps)\n"
+            "print(sorted(set(sys.modules) - before))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

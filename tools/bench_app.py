@@ -4,7 +4,8 @@ Starts its own Streamlit server (a temporary run archive, a free port) and drive
 chromium through Playwright (headless). For each number of tabs, every tab starts the default
 Explore run (toy-quadratic, wc-mhgd, r = (0.5, 0.5), `--steps` steps, the sidebar's Metrics every)
 at once, and the time from its Start click to its status line reading "finished" is compared with
-the same run through the library (`pa.solve`, in a fresh process, nothing else running), and with as
+the same run through the library (`pa.solve`, in a fresh process warmed up as a spare worker is, nothing else
+running), and with as
 many library runs side by side as tabs (what the pages and the server add, apart from the cores). Then each
 tab starts a long run, and the first tab measures Pause (until its step counter stops changing)
 and Stop (until its status reads "stopped") while the others go on.
@@ -60,7 +61,9 @@ METRICS_EVERY = 5  # the sidebar's default
 LIBRARY = """
 import sys, time
 import pareto_app as pa
+from pareto_app.worker import warm_up
 steps, metrics_every = int(sys.argv[1]), int(sys.argv[2])
+warm_up()  # what a spare worker has done before its job: the library's time is the solver's alone
 start = time.perf_counter()
 result = pa.solve(pa.tasks.get({task!r}), {solver!r}, {preference!r}, steps=steps, metrics_every=metrics_every,
                   device="cpu")
@@ -73,7 +76,7 @@ def say(text: str) -> None:
 
 
 def library_seconds(steps: int, metrics_every: int, repeats: int = 2, at_once: int = 1) -> float:
-    """The run through the library, in a fresh process as a worker is (torch imported first), `at_once`
+    """The run through the library, in a fresh process as a worker is (torch imported and warmed up first), `at_once`
     processes side by side (as many as tabs will run): the best of `repeats` of their mean time."""
     code = LIBRARY.format(task=TASK, solver=SOLVER, preference=list(PREFERENCE))
     env = dict(os.environ)
