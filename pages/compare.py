@@ -19,6 +19,7 @@ from pareto_app.runspec import RunSpec
 from pareto_app.termination import Termination
 from ui.exploration import RunView, open_view
 from ui.jobs import REDRAW_EVERY_S, cancel_button, children_states, end_notice, is_live, parent_state, progress_bar
+from ui.live_chart import live_chart
 from ui.preference import preference_widget
 from ui.setup import Setup, current_setup
 from ui.store import archive, archive_problem
@@ -189,12 +190,14 @@ def results() -> None:
     arm_labels = labels if same else [f"f{s + 1}" for s in range(S_run)]
     x = st.radio("Against", list(AXES), format_func=AXES.get, key="compare_axis", horizontal=True)
     c1, c2 = st.columns(2)
-    c1.plotly_chart(overlay(views, "stationarity", x, "Pareto stationarity"), key="compare_stat")
-    c2.plotly_chart(overlay(views, "kkt_residual", x, "KKT residual at the preference"), key="compare_kkt")
+    with c1:
+        live_chart(overlay(views, "stationarity", x, "Pareto stationarity"), key="compare_stat")
+    with c2:
+        live_chart(overlay(views, "kkt_residual", x, "KKT residual at the preference"), key="compare_kkt")
     cols = st.columns(min(S_run, 3))
     for s in range(S_run):
-        cols[s % len(cols)].plotly_chart(overlay(views, column("objectives", s), x, arm_labels[s], log=False),
-                                         key=f"compare_f{s}")
+        with cols[s % len(cols)]:
+            live_chart(overlay(views, column("objectives", s), x, arm_labels[s], log=False), key=f"compare_f{s}")
     st.dataframe(summary_table(views, arm_labels), hide_index=True, key="compare_summary")
 
 

@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Callable
 
+import pandas as pd
 import streamlit as st
 
 from pareto_app import launcher
@@ -21,6 +22,7 @@ from pareto_app.store import LIVE_STATES
 from pareto_app.termination import Termination
 from ui.charts import metric_lines, objective_space, run_step, thin, weights_chart
 from ui.exploration import Exploration, RunView, live_point_payload, look_every, objective_matrix, point_payload
+from ui.live_chart import clicked_points, live_chart
 from ui.preference import preference_widget, show_preference
 from ui.setup import Setup, analytic_front, current_setup
 from ui.store import archive, archive_problem, exports
@@ -123,6 +125,15 @@ def start_run() -> None:
     st.session_state["explore_run"] = st.session_state["explore_adopted"] = started
     st.session_state["explore_sent"] = list(preference)
     exploration.watch(store, started)
+    # A spare worker takes its first step within a tenth of a second: the page drawn next shows it, rather
+    # than "starting" for a tick.
+    deadline = time.monotonic() + ACK_WAIT_S
+    while time.monotonic() < deadline and _starting(store.state(started)):
+        time.sleep(0.02)
+
+
+def _starting(state: dict) -> bool:
+    return state["iterations"] == 0 and state["status"] in LIVE_STATES
 
 
 def send(run: int, command: str) -> None:
@@ -220,12 +231,11 @@ def live() -> None:
     if st.session_state.pop("explore_choice_clicked", False):
         st.rerun()  # the click reran only this fragment: redraw the page, whose selectbox shows the choice
     current = exploration.views.get(st.session_state.get("explore_run"))
-    if current is None:
+    if current is None or len(current.history) == 0:
+        idle_objective_space()
         return
     # The run panel reads the archive (as often as this redraws): the view holds its newest rows.
     history = current.history
-    if len(history) == 0:
-        return
     if current.task != setup.task:
         st.caption(f"this run is on {current.task}; choose that task in the sidebar to steer it and to see its front")
     front = exploration.front(current.task, tolerance)
@@ -237,7 +247,16 @@ def live() -> None:
     shown_pref = preference if preference is not None and len(preference) == history.S else history.preference[-1]
     fig = objective_space(explored, front, thin(history.frame(), TRAJECTORY_SHOWN), shown_pref, shown_labels,
                           analytic, history.changes, run=current.run_id)
-    st.plotly_chart(fig, key="explore_objective_space", on_select=_remember_front_click, selection_mode="points")
+    live_chart(fig, key="explore_objective_space", on_click=_remember_front_click)
+
+
+def idle_objective_space() -> None:
+    """Before a run's first step: the front so far, the analytic front and the preference ray. The chart (and
+    plotly.js in its frame) is then ready when the iterates come, rather than loading as the run starts."""
+    shown_pref = preference if preference is not None else [1.0 / S] * S
+    fig = objective_space(exploration.points(setup.task), exploration.front(setup.task, tolerance), pd.DataFrame(),
+                          shown_pref, labels, analytic_front(setup))
+    live_chart(fig, key="explore_objective_space", on_click=_remember_front_click)
 
 
 @st.fragment(run_every=METRICS_EVERY_S * interval / REDRAW_EVERY_S if interval is not None else None)
@@ -250,9 +269,11 @@ def live_metrics() -> None:
     shown_labels = labels if history.S == S else [f"f{s + 1}" for s in range(history.S)]
     frame = thin(history.frame(), METRIC_POINTS_SHOWN)
     c1, c2 = st.columns(2)
-    c1.plotly_chart(metric_lines(frame, ["kkt_residual", "constraint_violation", "stationarity"],
-                                 "KKT residual and constraint violation", changes=history.changes), key="explore_metrics")
-    c2.plotly_chart(weights_chart(frame, shown_labels, history.changes), key="explore_weights")
+    with c1:
+        live_chart(metric_lines(frame, ["kkt_residual", "constraint_violation", "stationarity"],
+                                "KKT residual and constraint violation", changes=history.changes), key="explore_metrics")
+    with c2:
+        live_chart(weights_chart(frame, shown_labels, history.changes), key="explore_weights")
 
 
 def chosen_point(run_id: int, step: int, x, y) -> tuple[dict, Callable[[], Result]]:
@@ -279,17 +300,12 @@ def _timestamp(created) -> float:
 
 
 def _remember_front_click() -> None:
-    # The figure changes every tick and that resets its selection: keep the click in our own key.
-    event = st.session_state.get("explore_objective_space")
-    points = getattr(getattr(event, "selection", None), "points", None)
-    if points is None and isinstance(event, dict):
-        points = event.get("selection", {}).get("points", [])
     # Front markers sit on trajectory markers, and a click may land on either: accept it when
     # the (run, step) it names is on the front.
     current = exploration.views.get(st.session_state.get("explore_run"))
     task = current.task if current is not None else setup.task
     on_front = {(int(r.run), int(r.step)) for r in exploration.front(task, tolerance).itertuples()}
-    for point in points or []:
+    for point in clicked_points("explore_objective_space"):
         clicked = run_step(point.get("customdata"))
         if clicked in on_front:
             st.session_state["explore_choice"] = f"{clicked[0]}:{clicked[1]}"

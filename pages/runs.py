@@ -22,6 +22,7 @@ from pareto_app.result import Result
 from ui.charts import metric_lines, thin, weights_chart
 from ui.exploration import RunView, open_view
 from ui.jobs import REDRAW_EVERY_S, children_states, is_live
+from ui.live_chart import live_chart
 from ui.setup import current_setup
 from ui.store import archive, archive_problem
 
@@ -119,9 +120,11 @@ def _describe(frame: pd.DataFrame, objectives: np.ndarray, S: int) -> None:
     if frame.empty:
         return
     c1, c2 = st.columns(2)
-    c1.plotly_chart(metric_lines(thin(frame), ["kkt_residual", "constraint_violation", "stationarity"], "Metrics"),
-                    key="runs_metrics")
-    c2.plotly_chart(weights_chart(thin(frame), labels), key="runs_weights")
+    with c1:
+        live_chart(metric_lines(thin(frame), ["kkt_residual", "constraint_violation", "stationarity"], "Metrics"),
+                   key="runs_metrics")
+    with c2:
+        live_chart(weights_chart(thin(frame), labels), key="runs_weights")
 
 
 def _children_table(parent: dict[str, Any]) -> None:

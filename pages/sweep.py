@@ -22,6 +22,7 @@ from pareto_app.tasks.quadratic_common import simplex_grid
 from pareto_app.termination import Termination
 from ui.charts import front_chart
 from ui.jobs import REDRAW_EVERY_S, cancel_button, children_states, end_notice, is_live, parent_state, progress_bar
+from ui.live_chart import clicked_points, live_chart
 from ui.setup import Setup, analytic_front, current_setup
 from ui.store import archive, archive_problem, exports
 
@@ -131,18 +132,12 @@ def _same_task(spec: dict[str, Any]) -> bool:
 
 
 def _remember_click() -> None:
-    # The chart is redrawn on every tick, which resets its selection: copy a click into our own key.
-    event = st.session_state.get("sweep_front")
-    points = getattr(getattr(event, "selection", None), "points", None)
-    if points is None and isinstance(event, dict):
-        points = event.get("selection", {}).get("points", [])
     ids: list[int] = st.session_state.get("sweep_point_ids", [])
     trace = st.session_state.get("sweep_points_trace")
-    for point in points or []:
-        index = point.get("point_index", point.get("pointIndex"))
-        curve = point.get("curve_number", point.get("curveNumber", trace))
-        if index is not None and curve == trace and 0 <= int(index) < len(ids):
-            st.session_state["sweep_choice"] = ids[int(index)]
+    for point in clicked_points("sweep_front"):
+        index = point.get("index")
+        if isinstance(index, int) and point.get("curve") == trace and 0 <= index < len(ids):
+            st.session_state["sweep_choice"] = ids[index]
 
 
 @st.fragment(run_every=REDRAW_EVERY_S if running else None)
@@ -174,9 +169,10 @@ def progress() -> None:
     if not ids:
         if len(moving):
             st.caption(f"{len(moving)} runs converging (open circles); choose a point once a run has finished")
-            st.plotly_chart(front_chart(np.empty((0, width)), np.zeros(0, dtype=bool), shown_labels,
-                                        analytic_front=analytic_front(setup) if same else None, moving=moving),
-                            key="sweep_front_live")
+            # The same chart as the front's below: updated in place when the first runs end.
+            live_chart(front_chart(np.empty((0, width)), np.zeros(0, dtype=bool), shown_labels,
+                                   analytic_front=analytic_front(setup) if same else None, moving=moving),
+                       key="sweep_front")
         else:
             st.caption("The front appears here as the runs end.")
         return
@@ -194,7 +190,7 @@ def progress() -> None:
     st.session_state["sweep_point_ids"] = ids
     st.session_state["sweep_points_trace"] = next((n for n, trace in enumerate(fig.data) if trace.name == POINTS_TRACE),
                                                   None)
-    st.plotly_chart(fig, key="sweep_front", on_select=_remember_click, selection_mode="points")
+    live_chart(fig, key="sweep_front", on_click=_remember_click)
     if st.session_state.get("sweep_choice") not in ids:
         st.session_state["sweep_choice"] = ids[int(np.flatnonzero(mask)[0])]
     position = {i: n for n, i in enumerate(ids)}

@@ -336,16 +336,46 @@ def snapshot(page: Page) -> dict[str, Any]:
             "preference": preference}
 
 
+# A chart of the app is either Streamlit's own (st.plotly_chart: the plot is in the page) or the live chart
+# (ui/live_chart.py: the plot is in the component's frame, same origin). plotOf(key) finds the plot of the
+# element with `key=`, and where its frame's (0, 0) is in the page's viewport.
+_PLOT_OF = """const plotOf = key => {
+    const box = document.querySelector(`.st-key-${key}`);
+    if (!box) return null;
+    const direct = box.querySelector('.js-plotly-plot');
+    if (direct) return {gd: direct, left: 0, top: 0};
+    const frame = box.querySelector('iframe');
+    const gd = frame && frame.contentDocument && frame.contentDocument.querySelector('.js-plotly-plot');
+    if (!gd) return null;
+    const r = frame.getBoundingClientRect();
+    return {gd: gd, left: r.left + frame.clientLeft, top: r.top + frame.clientTop};
+};
+"""
+
+
+def mark_plot(page: Page, key: str) -> bool:
+    """Mark the plot element of the chart with `key=` (False while there is none), for `marked_plot`."""
+    return page.evaluate("key => { " + _PLOT_OF + " const plot = plotOf(key); if (!plot) return false;"
+                         " plot.gd.__marked = true; return true; }", key)
+
+
+def marked_plot(page: Page, key: str) -> bool:
+    """Whether the chart with `key=` still draws in the element `mark_plot` marked: updated in place, not
+    replaced by a new plot."""
+    return page.evaluate("key => { " + _PLOT_OF + " const plot = plotOf(key); return !!(plot && plot.gd.__marked); }",
+                         key)
+
+
 def trace_lengths(page: Page, key: str) -> dict[str, int]:
     """{trace name: number of points} of the Plotly chart with `key=`, read from the live figure."""
     return page.evaluate(
         """key => {
+            """ + _PLOT_OF + """
             const out = {};
-            for (const gd of document.querySelectorAll(`.st-key-${key} .js-plotly-plot`)) {
-                for (const t of gd._fullData || []) {
-                    const n = t.x ? t.x.length : 0;
-                    out[t.name] = Math.max(out[t.name] || 0, n);
-                }
+            const plot = plotOf(key);
+            for (const t of (plot && plot.gd._fullData) || []) {
+                const n = t.x ? t.x.length : 0;
+                out[t.name] = Math.max(out[t.name] || 0, n);
             }
             return out;
         }""", key)
@@ -354,10 +384,11 @@ def trace_lengths(page: Page, key: str) -> dict[str, int]:
 # Screen positions (viewport pixels) of a 2-D scatter trace's markers, with how far each is from the
 # nearest marker at another position in any trace, so a click can aim at one that stands alone.
 _MARKERS_JS = """([key, name]) => {
-    const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
+    """ + _PLOT_OF + """
+    const plot = plotOf(key), gd = plot && plot.gd;
     if (!gd || !gd._fullLayout || !gd._fullData) return null;
-    const fl = gd._fullLayout, box = gd.getBoundingClientRect();
-    const px = (t, k) => [box.left + fl._size.l + fl.xaxis.l2p(t.x[k]), box.top + fl._size.t + fl.yaxis.l2p(t.y[k])];
+    const fl = gd._fullLayout, box = gd.getBoundingClientRect(), left = plot.left + box.left, top = plot.top + box.top;
+    const px = (t, k) => [left + fl._size.l + fl.xaxis.l2p(t.x[k]), top + fl._size.t + fl.yaxis.l2p(t.y[k])];
     const all = [];
     for (const t of gd._fullData) {
         if (!t.visible || !String(t.mode || '').includes('markers') || !t.x) continue;
@@ -387,14 +418,16 @@ def ternary_markers(page: Page, key: str, trace: int = 0) -> list[dict[str, Any]
     with their (a, b, c) and point index; None while the chart is not drawn."""
     return page.evaluate(
         """([key, trace]) => {
-            const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
+            """ + _PLOT_OF + """
+            const plot = plotOf(key), gd = plot && plot.gd;
             if (!gd || !gd._fullData || !gd._fullData[trace]) return null;
             const layer = gd.querySelectorAll('.scatterlayer .trace')[trace];
             if (!layer) return null;
             const t = gd._fullData[trace];
             return Array.from(layer.querySelectorAll('path.point'), (node, i) => {
                 const r = node.getBoundingClientRect();
-                return {i, x: r.left + r.width / 2, y: r.top + r.height / 2, a: t.a[i], b: t.b[i], c: t.c[i]};
+                return {i, x: plot.left + r.left + r.width / 2, y: plot.top + r.top + r.height / 2,
+                        a: t.a[i], b: t.b[i], c: t.c[i]};
             });
         }""", [key, trace])
 
@@ -403,14 +436,16 @@ def _chart_boxes(page: Page, keys: tuple[str, ...]) -> list[dict[str, float]] | 
     """Where each chart with these keys is (page pixels), or None while one is missing or mid-redraw."""
     return page.evaluate(
         """keys => {
+            """ + _PLOT_OF + """
             if (document.querySelector("[data-stale='true']")) return null;
             const boxes = [];
             for (const key of keys) {
-                const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
+                const plot = plotOf(key), gd = plot && plot.gd;
                 if (!gd || !gd._fullData || !gd._fullData.length || !gd.querySelector('.main-svg')) return null;
                 const r = gd.getBoundingClientRect();
                 if (r.width < 50 || r.height < 50) return null;
-                boxes.push({key, x: r.left + window.scrollX, y: r.top + window.scrollY, w: r.width, h: r.height});
+                boxes.push({key, x: plot.left + r.left + window.scrollX, y: plot.top + r.top + window.scrollY,
+                            w: r.width, h: r.height});
             }
             return boxes;
         }""", list(keys))
@@ -468,6 +503,7 @@ def full_page_screenshot(page: Page, path: Path, charts: tuple[str, ...] = (), s
 # Python's time.time()).
 
 _MONITOR_JS = """chart => {
+    """ + _PLOT_OF + """
     if (window.__pareto) return true;
     const re = /^run #(\\d+): (\\S+) · ([^·]+?) · (?:step (\\d+)(?: \\/ (\\d+))?|starting)/;
     const m = window.__pareto = {log: [], redraws: [], last: '', sig: ''};
@@ -485,7 +521,7 @@ _MONITOR_JS = """chart => {
             }
             break;
         }
-        const gd = document.querySelector(`.st-key-${chart} .js-plotly-plot`);
+        const plot = plotOf(chart), gd = plot && plot.gd;
         const t = gd && gd._fullData && gd._fullData.find(d => d.name === 'trajectory');
         if (t && t.x && t.x.length) {
             const sig = `${t.x.length}|${t.x[t.x.length - 1]}|${t.y[t.y.length - 1]}`;

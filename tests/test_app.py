@@ -27,6 +27,16 @@ def _app(page: str = "explore") -> AppTest:
     return at
 
 
+def live_charts(at: AppTest) -> dict[str, dict]:
+    """{key: arguments} of the page's live charts (ui/live_chart.py: a component, which AppTest does not draw)."""
+    charts = {}
+    for element in at.get("component_instance"):
+        if element.proto.component_name.endswith("live_chart"):
+            args = json.loads(element.proto.json_args)
+            charts[args["key"]] = args
+    return charts
+
+
 def test_entry_point_navigates_to_explore():
     at = AppTest.from_file("../app.py", default_timeout=60)
     at.run()
@@ -155,7 +165,8 @@ def test_three_objectives_use_the_ternary_picker_and_exact_inputs():
     at.run()
     assert not at.exception, at.exception
     assert any("r = (0.500, 0.250, 0.250)" in c.value for c in at.caption)
-    assert len(at.get("plotly_chart")) >= 1  # the clickable ternary plot
+    picker = live_charts(at)["explore_pref3_ternary"]  # the clickable ternary plot, a chart updated in place
+    assert picker["clickable"] and {t["type"] for t in json.loads(picker["spec"])["data"]} == {"scatterternary"}
 
 
 def test_a_data_task_shows_held_out_metrics_of_the_chosen_point():

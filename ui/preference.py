@@ -11,6 +11,7 @@ import streamlit as st
 from pareto_app.preference import normalize_preference
 
 from .charts import ternary_grid, ternary_picker
+from .live_chart import clicked_points, live_chart
 
 
 def _r3_key(prefix: str, s: int) -> str:
@@ -26,18 +27,11 @@ def _set_r3(prefix: str, r: Sequence[float]) -> None:
 
 
 def _copy_ternary_click(prefix: str) -> None:
-    # The chart is redrawn on every rerun, which resets its selection: copy a click into our own key
-    # (a plain key, not the inputs' keys: this callback may run in the Explore fragment's auto-rerun).
-    event = st.session_state.get(f"{prefix}_ternary")
-    points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else \
-        getattr(getattr(event, "selection", None), "points", [])
-    for point in points:
-        if point.get("curve_number", point.get("curveNumber", 0)) != 0:
-            continue
-        index = point.get("point_index", point.get("pointIndex"))
-        if index is None:
-            continue
-        _set_r3(prefix, ternary_grid()[int(index)])
+    # Into our own key (a plain key, not the inputs' keys: this callback may run in the Explore fragment's
+    # auto-rerun, whose widget states are the browser's of before the click).
+    for point in clicked_points(f"{prefix}_ternary"):
+        if point.get("curve") == 0 and isinstance(point.get("index"), int):
+            _set_r3(prefix, ternary_grid()[point["index"]])
 
 
 def _copy_r3_input(prefix: str, s: int) -> None:
@@ -56,9 +50,7 @@ def preference_widget(S: int, labels: Sequence[str], prefix: str) -> np.ndarray 
             shown = normalize_preference(current, 3)
         except ValueError:
             shown = np.full(3, 1 / 3)
-        st.plotly_chart(ternary_picker(shown, labels), key=f"{prefix}_ternary",
-                        on_select=lambda: _copy_ternary_click(prefix), selection_mode="points",
-                        config={"displayModeBar": False})
+        live_chart(ternary_picker(shown, labels), key=f"{prefix}_ternary", on_click=lambda: _copy_ternary_click(prefix))
         cols = st.columns(3)
         raw = [cols[s].number_input(labels[s], min_value=0.0, max_value=1e6, value=float(current[s]), step=0.05,
                                     format="%.4f", key=_r3_key(prefix, s), on_change=_copy_r3_input, args=(prefix, s))

@@ -1,0 +1,75 @@
+"""A Plotly chart that stays one chart while its figure changes: the charts of a live run.
+
+`st.plotly_chart` makes its element's identity from the figure, so every redraw with new points
+mounts a new chart in the browser (Plotly.newPlot; for a 3-D scene a new WebGL context: 0.3-0.9 s
+of the page's main thread each time on a machine without a GPU, measured), and a click that lands on
+a chart being replaced is lost. This component (ui/components/live_chart/index.html, a Streamlit
+component of its own) keeps one plot per key and updates it in place with Plotly.react; a click on a
+point comes back as the component's value.
+
+Its files are served from a folder of its own: the page, and plotly.js as the installed plotly
+package ships it (no network, and the same version as the figures are built for).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import plotly
+import plotly.graph_objects as go
+import streamlit as st
+import streamlit.components.v1 as components
+
+PAGE = Path(__file__).resolve().parent / "components" / "live_chart" / "index.html"
+PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+
+
+def _served_folder() -> Path:
+    """The component's folder: its page beside a copy of plotly.js (Streamlit serves a component's files
+    from one folder, and refuses a link that leads out of it). One folder per version of both, made once."""
+    page = PAGE.read_bytes()
+    digest = hashlib.sha256(page + plotly.__version__.encode()).hexdigest()[:12]
+    root = Path(os.environ.get("PARETO_APP_CACHE") or Path(tempfile.gettempdir()) / f"pareto-app-{os.getuid()}")
+    folder = root / f"live_chart-{digest}"
+    if not (folder / "index.html").exists():
+        staging = Path(tempfile.mkdtemp(dir=_made(root)))
+        shutil.copyfile(PLOTLY_JS, staging / "plotly.min.js")
+        (staging / "index.html").write_bytes(page)
+        try:
+            staging.rename(folder)  # whole or not at all: another server may be making it too
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def _made(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+_component = components.declare_component("live_chart", path=str(_served_folder()))
+
+
+def live_chart(fig: go.Figure, key: str, on_click: Callable[[], None] | None = None, height: int | None = None) -> None:
+    """Draw `fig` in the chart with `key`, in place of what it showed. With `on_click`, a click on a point
+    calls it (a widget callback); `clicked_points(key)` then says which points."""
+    fig.layout.template = None  # the page's own template, Streamlit's look, and 6 kB less per redraw
+    spec = fig.to_json(validate=False)
+    shown_height = int(height or fig.layout.height or 450)
+    _component(spec=spec, height=shown_height, clickable=on_click is not None, key=key, on_change=on_click,
+               default=None)
+
+
+def clicked_points(key: str) -> list[dict[str, Any]]:
+    """The points of the last click on the chart with `key`: {curve, index, customdata, and x, y, z or
+    a, b, c}; [] before any click."""
+    value = st.session_state.get(key)
+    if not isinstance(value, dict):
+        return []
+    return [p for p in value.get("points", []) if isinstance(p, dict)]
