@@ -28,7 +28,7 @@ AXES = {"oracle_total": "oracle calls", "elapsed": "wall time (s)"}
 
 setup: Setup = current_setup()
 store = archive()
-launcher.warm()  # a worker process ready before the first Run comparison
+launcher.warm()  # the fork server ready before the first Run comparison
 comparison = parent_state(store, "compare_run")
 running = is_live(comparison)
 

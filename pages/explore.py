@@ -49,7 +49,7 @@ METRIC_POINTS_SHOWN = 600
 
 setup: Setup = current_setup()
 store = archive()
-launcher.warm()  # a worker process ready before the first Start
+launcher.warm()  # the fork server ready before the first Start
 exploration: Exploration = st.session_state.setdefault("explore_exploration", Exploration())
 run_id: int | None = st.session_state.get("explore_run")
 view: RunView | None = None
@@ -125,7 +125,7 @@ def start_run() -> None:
     st.session_state["explore_run"] = st.session_state["explore_adopted"] = started
     st.session_state["explore_sent"] = list(preference)
     exploration.watch(store, started)
-    # A spare worker takes its first step within a tenth of a second: the page drawn next shows it, rather
+    # A forked worker takes its first step within a tenth of a second: the page drawn next shows it, rather
     # than "starting" for a tick.
     deadline = time.monotonic() + ACK_WAIT_S
     while time.monotonic() < deadline and _starting(store.state(started)):

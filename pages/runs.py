@@ -29,7 +29,7 @@ from ui.store import archive, archive_problem
 current_setup()
 st.title("Runs")
 store = archive()
-launcher.warm()  # a worker process ready for Resume
+launcher.warm()  # the fork server ready for Resume
 reaped = store.reap()  # runs whose worker died show as interrupted (resumable), not as running forever
 
 if archive_problem():

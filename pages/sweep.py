@@ -37,7 +37,7 @@ def ray_installed() -> bool:
 
 setup: Setup = current_setup()
 store = archive()
-launcher.warm()  # a worker process ready before the first Run sweep
+launcher.warm()  # the fork server ready before the first Run sweep
 sweep = parent_state(store, "sweep_run")
 running = is_live(sweep)
 if st.session_state.get("sweep_summaries_of") != st.session_state.get("sweep_run"):

@@ -1,11 +1,10 @@
-"""Starting worker processes for runs, from the server (or any process), with one kept warm.
+"""Starting worker processes for runs, from the server (or any process), through a fork server.
 
-A worker process imports torch before it is given a job, which takes seconds; the launcher
-keeps one spare waiting on its stdin, so a run starts at once. The next spare is not started
-beside a run that has just begun (its imports would take a core from the run's first seconds):
-only once the launcher's runs have ended, or the newest has run `SPARE_AFTER_S`.
-Workers run in their own session: they outlive the page, the server and a Ctrl-C of it, and
-stop at their budget, when stopped, or after their idle limit.
+A fresh interpreter takes seconds to import torch; the launcher keeps one fork server
+(`python -m pareto_app.worker`: torch imported and warmed up, waiting on its stdin) and each run
+is a process forked from it, started at once however many start together. Workers leave the fork
+server's session: they outlive the page, the server and a Ctrl-C of it, and stop at their budget,
+when stopped, or after their idle limit. The fork server ends when its launcher does (end of input).
 """
 
 from __future__ import annotations
@@ -16,63 +15,105 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from .runspec import RunSpec
-from .store import RunStore
+from .store import RunStore, process_alive
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
-SPARE_AFTER_S = 20.0
 _lock = threading.Lock()  # the server calls from several session threads
-_spare: subprocess.Popen | None = None
-_children: list[subprocess.Popen] = []
-_handed_at = -float("inf")  # when the newest run went to a worker (time.monotonic())
+_server: subprocess.Popen | None = None
+_children: list[Worker] = []
+
+
+class Worker:
+    """A worker process forked by the fork server (not this process's child: the kernel reaps it)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._started = _start_time(pid)
+
+    def poll(self) -> int | None:
+        """None while it runs (as Popen.poll); 0 once it has ended."""
+        alive = process_alive(self.pid) and _start_time(self.pid) == self._started  # not a reused pid
+        return None if alive else 0
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            try:
+                os.kill(self.pid, 9)
+            except ProcessLookupError:
+                pass
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout or 0.0)
+            time.sleep(0.02)
+        return 0
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except OSError:
+        return None
 
 
 def _spawn() -> subprocess.Popen:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH", "")) if p)
     return subprocess.Popen([sys.executable, "-m", "pareto_app.worker"], stdin=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, cwd=_PACKAGE_ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, cwd=_PACKAGE_ROOT, env=env, text=True, bufsize=1,
                             start_new_session=True)
 
 
 def _reap() -> None:
-    # poll() collects an ended child, so finished workers do not linger as zombies.
-    _children[:] = [p for p in _children if p.poll() is None]
+    _children[:] = [w for w in _children if w.poll() is None]
 
 
-def _hand(run_id: int, store: RunStore, mode: str) -> subprocess.Popen:
-    global _spare, _handed_at
+def _fork_server() -> subprocess.Popen:
+    global _server
+    if _server is None or _server.poll() is not None:
+        _server = _spawn()
+        reader = threading.Thread(target=_read_replies, args=(_server,), name="fork-server-replies", daemon=True)
+        reader.start()
+    return _server
+
+
+def _read_replies(server: subprocess.Popen) -> None:
+    """Each "pid N" the fork server answers is a worker started (a job handed to a fork server still importing
+    torch is answered when it is ready: the page meanwhile says it waits for a worker process)."""
+    for line in server.stdout:
+        if line.startswith("pid "):
+            with _lock:
+                _children.append(Worker(int(line[4:])))
+
+
+def _hand(run_id: int, store: RunStore, mode: str) -> None:
+    global _server
+    job = f"{store.path}\t{run_id}\t{mode}\n"
     with _lock:
         _reap()
-        proc = _spare if _spare is not None and _spare.poll() is None else _spawn()
-        _spare = None
         try:
-            proc.stdin.write(f"{store.path}\t{run_id}\t{mode}\n")
-            proc.stdin.close()
+            server = _fork_server()
+            server.stdin.write(job)
+            server.stdin.flush()
         except (BrokenPipeError, OSError):
-            proc = _spawn()
-            proc.stdin.write(f"{store.path}\t{run_id}\t{mode}\n")
-            proc.stdin.close()
-        _children.append(proc)
-        _handed_at = time.monotonic()
-        timer = threading.Timer(SPARE_AFTER_S, warm)
-        timer.daemon = True
-        timer.start()
-        return proc
+            # It died (killed, out of memory): a new one, once.
+            _server = None
+            server = _fork_server()
+            server.stdin.write(job)
+            server.stdin.flush()
 
 
 def warm() -> None:
-    """Start the spare worker if there is none, and no run started in the last `SPARE_AFTER_S` is
-    still going (pages call this on each redraw; a timer calls it after each start)."""
-    global _spare
+    """Start the fork server if there is none (pages call this on each redraw), so that the first run
+    starts at once."""
     with _lock:
         _reap()
-        if _children and time.monotonic() - _handed_at < SPARE_AFTER_S:
-            return
-        if _spare is None or _spare.poll() is not None:
-            _spare = _spawn()
+        _fork_server()
 
 
 def start(store: RunStore, spec: RunSpec, *, num_objectives: int, label: str = "") -> int:
@@ -100,22 +141,24 @@ def resume(store: RunStore, run_id: int) -> None:
     _hand(run_id, store, "resume")
 
 
-def workers() -> list[Any]:
-    """The worker processes this process started that are still running (not the spare)."""
+def workers() -> list[Worker]:
+    """The worker processes this process started that are still running."""
     with _lock:
         _reap()
         return list(_children)
 
 
-def shutdown_spare() -> None:
-    """End the spare worker (tests; a server that exits closes its stdin, which ends it too)."""
-    global _spare
+def shutdown_fork_server() -> None:
+    """End the fork server (tests; a server that exits closes its input, which ends it too). Workers it
+    forked go on."""
+    global _server
     with _lock:
-        spare, _spare = _spare, None
-    if spare is None:
+        server, _server = _server, None
+    if server is None:
         return
     try:
-        spare.stdin.close()  # end of input: a waiting spare exits
-        spare.wait(20)
+        server.stdin.close()  # end of input: the fork server exits
+        server.wait(20)
     except (OSError, subprocess.TimeoutExpired, AssertionError):
-        spare.kill()  # still importing under a heavy load: nothing of value is lost
+        server.kill()  # still importing under a heavy load: nothing of value is lost
+        server.wait(20)

@@ -55,9 +55,9 @@ def _wait(run_id, timeout=90):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def no_spare_left():
+def no_fork_server_left():
     yield
-    launcher.shutdown_spare()
+    launcher.shutdown_fork_server()
 
 
 def test_explore_renders_with_defaults():

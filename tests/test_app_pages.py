@@ -3,7 +3,7 @@
 The pages start runs in worker processes (pareto_app.launcher) that write to the archive;
 `run_every` never fires under AppTest, so a test reruns the page while it waits for a run's
 status to leave queued/running/paused. Every test stops the runs it started and waits for
-their workers, and the spare worker is ended after the module.
+their workers, and the fork server is ended after the module.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ WAIT_S = 120  # a worker imports torch and builds the task before its first step
 
 
 @pytest.fixture(scope="module", autouse=True)
-def spare_worker() -> Iterator[None]:
+def fork_server() -> Iterator[None]:
     yield
-    launcher.shutdown_spare()
+    launcher.shutdown_fork_server()
 
 
 @pytest.fixture(autouse=True)

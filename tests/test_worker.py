@@ -26,9 +26,9 @@ from .conftest import cuda_params
 
 
 @pytest.fixture(scope="module", autouse=True)
-def no_spare_left():
+def no_fork_server_left():
     yield
-    launcher.shutdown_spare()
+    launcher.shutdown_fork_server()
 
 
 @pytest.fixture
@@ -104,10 +104,16 @@ def test_pause_resume_steer_and_stop_reach_a_running_worker_quickly(store):
 
 @pytest.mark.parametrize("device", cuda_params())
 def test_a_killed_worker_leaves_an_interrupted_run_that_resumes_to_the_same_end(store, device):
-    steps = 400
+    steps = 1000
     run_id = launcher.start(store, spec(steps=steps, device=device), num_objectives=2)
-    wait_for(lambda: store.last_checkpoint(run_id) is not None and store.state(run_id)["iterations"] > 50,
-             "a checkpoint")
+    # A pause writes a checkpoint (whatever the machine's speed: a run can end before its first timed one).
+    wait_for(lambda: store.state(run_id)["iterations"] > 20, "the first steps")
+    store.command(run_id, "pause")
+    wait_for(lambda: store.state(run_id)["status"] == "paused" and store.last_checkpoint(run_id),
+             "a checkpoint at the pause")
+    paused_at = store.last_checkpoint(run_id)[0]
+    store.command(run_id, "run")
+    wait_for(lambda: store.state(run_id)["iterations"] > paused_at + 20, "the run to go on")  # killed while it runs
     pid = store.state(run_id)["pid"]
     os.kill(pid, signal.SIGKILL)
     killed = time.time()
@@ -249,14 +255,16 @@ def test_a_live_worker_is_never_taken_for_interrupted_and_a_live_run_is_not_dele
 
 
 def test_a_sweep_whose_worker_died_resumes_its_unfinished_runs(store):
-    steps = 300  # each run lasts a few seconds (23 ms a step here): the second has a checkpoint (every 2 s) before it ends
+    steps = 300
     # A wall-time limit (never reached here) makes a sweep run one run after another, each resumable from its
     # checkpoint: a batched run cannot stop each of its rows at its own clock.
     sweep = spec(kind="sweep", preferences=[[0.9, 0.1], [0.5, 0.5], [0.1, 0.9]], solver="moml",
                  termination=Termination(steps=steps, wall_time=3600.0))
     run_id = launcher.start(store, sweep, num_objectives=2)
-    wait_for(lambda: len(store.children(run_id)) == 2 and store.last_checkpoint(store.children(run_id)[1]),
-             "the second run's first checkpoint")
+    wait_for(lambda: len(store.children(run_id)) == 2 and store.state(store.children(run_id)[1])["iterations"] > 10,
+             "the second run's first steps")
+    store.command(run_id, "pause")  # its runs pause too, each writing a checkpoint
+    wait_for(lambda: store.last_checkpoint(store.children(run_id)[1]), "the second run's checkpoint at the pause")
     os.kill(store.state(run_id)["pid"], signal.SIGKILL)
     wait_for(lambda: run_id in store.reap() or store.state(run_id)["status"] == "interrupted",
              "the sweep to be found interrupted")
@@ -357,7 +365,7 @@ def test_a_worker_runs_below_the_server_s_cpu_priority(store, monkeypatch):
             monkeypatch.delenv("PARETO_APP_WORKER_NICENESS", raising=False)
         else:
             monkeypatch.setenv("PARETO_APP_WORKER_NICENESS", variable)
-        launcher.shutdown_spare()  # a spare started before would carry the environment of then
+        launcher.shutdown_fork_server()  # one started before would carry the environment of then
         run_id = launcher.start(store, spec(), num_objectives=2)
         pid = wait_for(lambda: (state := store.state(run_id))["iterations"] > 0 and state["pid"], "a stepping worker")
         try:
@@ -365,21 +373,21 @@ def test_a_worker_runs_below_the_server_s_cpu_priority(store, monkeypatch):
         finally:
             store.command(run_id, "stop")
             wait_ended(store, run_id)
-    launcher.shutdown_spare()
+    launcher.shutdown_fork_server()
 
 
 def test_a_niceness_that_is_not_accepted_fails_the_run_and_says_what_is(store, monkeypatch):
     monkeypatch.setenv("PARETO_APP_WORKER_NICENESS", "high")
-    launcher.shutdown_spare()
+    launcher.shutdown_fork_server()
     run_id = launcher.start(store, spec(), num_objectives=2)
     state = wait_ended(store, run_id)
     assert state["status"] == "failed"
     assert "PARETO_APP_WORKER_NICENESS='high'" in state["message"] and "0 to 19" in state["message"]
-    launcher.shutdown_spare()
+    launcher.shutdown_fork_server()
 
 
-def test_a_spare_s_warm_up_leaves_nothing_for_a_run_s_first_steps_to_import():
-    # torch's autograd imports sympy (0.5-0.7 s) at the first vector-Jacobian product: a spare does it while
+def test_the_fork_server_s_warm_up_leaves_nothing_for_a_run_s_first_steps_to_import():
+    # torch's autograd imports sympy (0.5-0.7 s) at the first vector-Jacobian product: the fork server does it while
     # it waits, not the run's first step. In a fresh process, so that nothing of this one's imports counts.
     code = ("import sys\n"
             "from pareto_app import tasks, worker\n"
@@ -392,3 +400,33 @@ def test_a_spare_s_warm_up_leaves_nothing_for_a_run_s_first_steps_to_import():
             "print(sorted(set(sys.modules) - before))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def _parent_and_session(pid: int) -> tuple[int, int]:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[1]), int(fields[3])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or not os.path.exists("/proc/self/stat"), reason="forks, read in /proc")
+def test_workers_are_forked_by_one_fork_server_and_outlive_it(store):
+    launcher.shutdown_fork_server()
+    launcher.warm()
+    server = launcher._server
+    first = launcher.start(store, spec(), num_objectives=2)
+    second = launcher.start(store, spec(preference=[0.2, 0.8]), num_objectives=2)
+    pids = [wait_for(lambda r=r: (state := store.state(r))["iterations"] > 0 and state["pid"], "a stepping worker")
+            for r in (first, second)]
+    assert len(set(pids)) == 2 and server.pid not in pids
+    assert {w.pid for w in launcher.workers()} == set(pids)
+    for pid in pids:  # forked by the fork server, each in a session of its own (it outlives the app's server)
+        assert _parent_and_session(pid) == (server.pid, pid)
+    launcher.shutdown_fork_server()  # its input ends: it exits, the runs go on
+    assert server.poll() is not None
+    steps = store.state(first)["iterations"]
+    wait_for(lambda: store.state(first)["iterations"] > steps + 20, "the run to go on without its fork server")
+    for run_id in (first, second):
+        store.command(run_id, "stop")
+        assert wait_ended(store, run_id)["status"] == "stopped"
+    wait_for(lambda: not launcher.workers(), "the workers to end")  # ended and reaped: no zombie left
+    assert not any(process_alive(pid) for pid in pids)

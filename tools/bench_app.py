@@ -4,7 +4,7 @@ Starts its own Streamlit server (a temporary run archive, a free port) and drive
 chromium through Playwright (headless). For each number of tabs, every tab starts the default
 Explore run (toy-quadratic, wc-mhgd, r = (0.5, 0.5), `--steps` steps, the sidebar's Metrics every)
 at once, and the time from its Start click to its status line reading "finished" is compared with
-the same run through the library (`pa.solve`, in a fresh process warmed up as a spare worker is, nothing else
+the same run through the library (`pa.solve`, in a fresh process warmed up as the fork server is, nothing else
 running), and with as
 many library runs side by side as tabs (what the pages and the server add, apart from the cores). Then each
 tab starts a long run, and the first tab measures Pause (until its step counter stops changing)
@@ -63,7 +63,7 @@ import sys, time
 import pareto_app as pa
 from pareto_app.worker import warm_up
 steps, metrics_every = int(sys.argv[1]), int(sys.argv[2])
-warm_up()  # what a spare worker has done before its job: the library's time is the solver's alone
+warm_up()  # what the fork server has done before its jobs: the library's time is the solver's alone
 start = time.perf_counter()
 result = pa.solve(pa.tasks.get({task!r}), {solver!r}, {preference!r}, steps=steps, metrics_every=metrics_every,
                   device="cpu")
@@ -167,7 +167,7 @@ def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, library: fl
         for page in pages:
             set_number(page, "Steps", steps)
             install_monitor(page)
-        settle_spare_worker()
+        settle_fork_server()
         every = {int(float(page.get_by_label("Metrics every", exact=True).input_value())) for page in pages}
         if every != {METRICS_EVERY}:
             say(f"the sidebar's Metrics every is {every}, not {METRICS_EVERY} as in the library run")
@@ -233,10 +233,10 @@ def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, library: fl
         stop_workers(db)  # whatever still runs
 
 
-def settle_spare_worker(timeout: float = 60.0) -> None:
-    """Wait until the spare worker the page started has imported torch (no worker process burns CPU):
+def settle_fork_server(timeout: float = 60.0) -> None:
+    """Wait until the fork server the page started has imported torch (no worker process burns CPU):
     a person sets up a run for some seconds after opening the page; what is timed is the run, not
-    the spare's imports."""
+    the fork server's imports."""
     hz = os.sysconf("SC_CLK_TCK")
 
     def cpu_seconds() -> float:
