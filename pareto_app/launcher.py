@@ -5,10 +5,13 @@ A fresh interpreter takes seconds to import torch; the launcher keeps one fork s
 is a process forked from it, started at once however many start together. Workers leave the fork
 server's session: they outlive the page, the server and a Ctrl-C of it, and stop at their budget,
 when stopped, or after their idle limit. The fork server ends when its launcher does (end of input).
+Where forking a process that has loaded torch is not safe (anything but Linux), each run gets a
+fresh interpreter instead, with one kept waiting.
 """
 
 from __future__ import annotations
 
+import collections
 import os
 import subprocess
 import sys
@@ -20,9 +23,12 @@ from .runspec import RunSpec
 from .store import RunStore, process_alive
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+FORKS = sys.platform.startswith("linux") and hasattr(os, "fork")
 _lock = threading.Lock()  # the server calls from several session threads
 _server: subprocess.Popen | None = None
 _children: list[Worker] = []
+# Jobs handed to each fork server and not answered yet, oldest first: (archive path, run id).
+_pending: dict[subprocess.Popen, collections.deque[tuple[str, int]]] = {}
 
 
 class Worker:
@@ -64,9 +70,9 @@ def _start_time(pid: int) -> str | None:
 def _spawn() -> subprocess.Popen:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH", "")) if p)
-    return subprocess.Popen([sys.executable, "-m", "pareto_app.worker"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, cwd=_PACKAGE_ROOT, env=env, text=True, bufsize=1,
-                            start_new_session=True)
+    return subprocess.Popen([sys.executable, "-m", "pareto_app.worker", *([] if FORKS else ["--one"])],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=_PACKAGE_ROOT, env=env, text=True,
+                            bufsize=1, start_new_session=True)
 
 
 def _reap() -> None:
@@ -77,18 +83,40 @@ def _fork_server() -> subprocess.Popen:
     global _server
     if _server is None or _server.poll() is not None:
         _server = _spawn()
+        _pending[_server] = collections.deque()
         reader = threading.Thread(target=_read_replies, args=(_server,), name="fork-server-replies", daemon=True)
         reader.start()
     return _server
 
 
 def _read_replies(server: subprocess.Popen) -> None:
-    """Each "pid N" the fork server answers is a worker started (a job handed to a fork server still importing
-    torch is answered when it is ready: the page meanwhile says it waits for a worker process)."""
+    """Each "pid N" the fork server answers is a worker started, for its oldest job not yet answered (a fork
+    server still importing torch answers when it is ready: the page meanwhile says it waits for a worker
+    process). A job it could not fork, or did not answer before it ended, fails its run with the reason."""
     for line in server.stdout:
-        if line.startswith("pid "):
-            with _lock:
+        if not line.startswith(("pid ", "error ")):
+            continue
+        with _lock:
+            job = _pending[server].popleft() if _pending[server] else None
+            if line.startswith("pid "):
                 _children.append(Worker(int(line[4:])))
+        if line.startswith("error ") and job is not None:
+            _fail(job, f"no worker process could be started for it: {line[6:].strip()}")
+    with _lock:
+        left = list(_pending.pop(server, ()))
+    for job in left:
+        _fail(job, "no worker process could be started for it: the process that starts them ended first "
+                   "(the server's log says why); start it again")
+
+
+def _fail(job: tuple[str, int], message: str) -> None:
+    path, run_id = job
+    try:
+        store = RunStore(path)
+        if store.state(run_id)["status"] == "queued":
+            store.finish(run_id, None, "failed", message)
+    except (KeyError, OSError, ValueError):
+        pass  # deleted meanwhile, or its archive is gone: nobody waits for it
 
 
 def _hand(run_id: int, store: RunStore, mode: str) -> None:
@@ -96,20 +124,27 @@ def _hand(run_id: int, store: RunStore, mode: str) -> None:
     job = f"{store.path}\t{run_id}\t{mode}\n"
     with _lock:
         _reap()
-        try:
+        for attempt in range(2):
             server = _fork_server()
-            server.stdin.write(job)
-            server.stdin.flush()
-        except (BrokenPipeError, OSError):
-            # It died (killed, out of memory): a new one, once.
-            _server = None
-            server = _fork_server()
-            server.stdin.write(job)
-            server.stdin.flush()
+            if server not in _pending:  # its output ended (it is exiting): its replies are no longer read
+                _server = None
+                server = _fork_server()
+            try:
+                server.stdin.write(job)
+                server.stdin.flush()
+            except (BrokenPipeError, OSError):
+                if attempt:
+                    raise
+                _server = None  # it died (killed, out of memory): a new one, once
+                continue
+            _pending[server].append((str(store.path), int(run_id)))
+            if not FORKS:
+                _server = None  # it runs this one job: the next goes to a new one
+            return
 
 
 def warm() -> None:
-    """Start the fork server if there is none (pages call this on each redraw), so that the first run
+    """Start the fork server if there is none (pages call this on each redraw), so that the next run
     starts at once."""
     with _lock:
         _reap()

@@ -6,7 +6,8 @@ run; it reads its control row (pause, resume, stop, a new preference) at every s
 oracle calls of a slow step. Pages only read and write rows, so a run outlives a closed tab and a
 restarted server, and the server's redraws never compete with the solver for the GIL.
 
-    python -m pareto_app.worker     # the fork server: a worker per "DB<TAB>RUN_ID<TAB>start|resume" line
+    python -m pareto_app.worker         # the fork server: a worker per "DB<TAB>RUN_ID<TAB>start|resume" line
+    python -m pareto_app.worker --one   # one such job in this process (where there is no fork server)
 
 Workers are forked from a fork server started ahead of time (torch imported and warmed up), so a
 run starts at once: `pareto_app.launcher` keeps one per server.
@@ -21,6 +22,7 @@ import os
 import signal
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -412,8 +414,8 @@ def execute(db: str | Path, run_id: int, resume: bool = False) -> str:
 def solver_threads() -> int:
     """torch's CPU threads for a worker: every core this process may use but one, which is left to the
     server and the browser that draw the run (OMP_NUM_THREADS, when set, decides instead)."""
-    if os.environ.get("OMP_NUM_THREADS"):
-        return torch.get_num_threads()
+    if os.environ.get("OMP_NUM_THREADS", "").strip().isdigit():
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))  # not torch's count: a fork server set its own to 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, cores - 1)
 
@@ -465,27 +467,29 @@ def run_job(line: str) -> None:
 
 def serve_forks(jobs: TextIO = sys.stdin, replies: TextIO = sys.stdout) -> None:
     """The fork server: imported and warmed up once, it forks a worker process per job line and answers
-    each with that worker's pid, until its input ends (its launcher went away).
+    each with "pid N" (or "error MESSAGE" when it could not fork), until its input ends (its launcher went
+    away).
 
     A forked worker starts at once, whatever the machine is doing, where a fresh interpreter takes
-    seconds to import torch (10-14 s measured with four tabs starting runs on 2 cores). The server stays
-    single-threaded and never touches a device or the archive, so that what a child inherits is sound:
-    torch's thread pool is not started (one thread here; each worker sets its own), CUDA is not
-    initialised, and no database connection is open. Where there is no fork, it runs one job itself.
+    seconds to import torch (10-14 s measured with four tabs starting runs on 2 cores). The server
+    starts no work of its own beside reading its input, and never touches a device or the archive, so
+    that what a child inherits is sound: torch's thread pool is not started (one thread here; each
+    worker sets its own), CUDA is not initialised, and no database connection is open. Linux only
+    (`launcher.FORKS`): elsewhere forking a process that has loaded torch is not safe, and each run
+    gets a fresh interpreter (`run_one`).
     """
     torch.set_num_threads(1)
     warm_up()
-    if hasattr(signal, "SIGCHLD"):
-        signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # ended workers are reaped by the kernel, not kept as zombies
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # ended workers are reaped by the kernel, not kept as zombies
     for line in jobs:
         if not line.strip():
             continue
-        if not hasattr(os, "fork"):
-            replies.write(f"pid {os.getpid()}\n")
+        try:
+            pid = os.fork()
+        except OSError as err:  # out of processes or memory: this job's run says so, the server goes on
+            replies.write(f"error {err}\n")
             replies.flush()
-            run_job(line)
-            return
-        pid = os.fork()
+            continue
         if pid == 0:
             _become_worker(line)
         replies.write(f"pid {pid}\n")
@@ -503,13 +507,29 @@ def _become_worker(line: str) -> None:
         os.dup2(devnull, 1)  # the fork server's replies are not the worker's to write
         run_job(line)
         status = 0
+    except BaseException:  # noqa: BLE001 - os._exit below would swallow it: the server's log shows it
+        traceback.print_exc()
     finally:
         sys.stderr.flush()
         os._exit(status)
 
 
+def run_one(jobs: TextIO = sys.stdin, replies: TextIO = sys.stdout) -> None:
+    """Where there is no fork server: this process runs the one job it is given, and says so ("pid N")."""
+    line = jobs.readline()
+    if not line.strip():
+        return  # the launcher went away before giving a job
+    jobs.close()
+    replies.write(f"pid {os.getpid()}\n")
+    replies.flush()
+    run_job(line)
+
+
 def main() -> None:
-    serve_forks()
+    if "--one" in sys.argv[1:]:
+        run_one()
+    else:
+        serve_forks()
 
 
 if __name__ == "__main__":

@@ -21,6 +21,19 @@ def test_the_served_folder_holds_the_page_and_the_packaged_plotly_js(tmp_path, m
     assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name]
 
 
+def test_a_folder_missing_a_file_is_made_again_and_an_unwritable_cache_gives_a_private_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("PARETO_APP_CACHE", str(tmp_path / "cache"))
+    folder = live_chart._served_folder()
+    (folder / "plotly.min.js").unlink()  # a cleaner of old files
+    assert live_chart._served_folder() == folder and (folder / "plotly.min.js").is_file()
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setenv("PARETO_APP_CACHE", str(blocked / "cache"))  # cannot be made
+    private = live_chart._served_folder()
+    assert private.parent != blocked and (private / "index.html").is_file() and (private / "plotly.min.js").is_file()
+    assert private.stat().st_mode & 0o077 == 0  # this user's only
+
+
 def test_the_page_loads_plotly_from_its_own_folder():
     page = live_chart.PAGE.read_text()
     assert '<script src="plotly.min.js"></script>' in page

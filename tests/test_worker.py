@@ -326,8 +326,9 @@ def test_a_worker_leaves_one_core_to_the_server_and_the_browser(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     cores = len(os.sched_getaffinity(0))
     assert solver_threads() == max(1, cores - 1)
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # set by the person starting the app: torch's count stands
-    assert solver_threads() == torch.get_num_threads()
+    # Set by the person starting the app, it decides (not torch's count, which a fork server set to 1).
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert solver_threads() == 3
 
 
 def test_the_final_status_is_written_with_the_last_iterates_and_the_exact_result_after(store):
@@ -430,3 +431,28 @@ def test_workers_are_forked_by_one_fork_server_and_outlive_it(store):
         assert wait_ended(store, run_id)["status"] == "stopped"
     wait_for(lambda: not launcher.workers(), "the workers to end")  # ended and reaped: no zombie left
     assert not any(process_alive(pid) for pid in pids)
+
+
+def test_a_run_whose_worker_could_not_be_started_fails_and_says_why(store):
+    launcher.shutdown_fork_server()
+    run_id = launcher.start(store, spec(), num_objectives=2)
+    launcher._server.kill()  # still importing torch: the job it was given is never answered
+    state = wait_for(lambda: (state := store.state(run_id))["status"] != "queued" and state, "the run to fail")
+    assert state["status"] == "failed" and "no worker process could be started" in state["message"]
+    following = launcher.start(store, spec(steps=5), num_objectives=2)  # a new fork server takes the next
+    assert wait_ended(store, following)["status"] == "finished"
+
+
+def test_without_a_fork_server_each_run_gets_a_fresh_interpreter(store, monkeypatch):
+    monkeypatch.setattr(launcher, "FORKS", False)  # as on macOS and Windows
+    launcher.shutdown_fork_server()
+    runs = [launcher.start(store, spec(preference=[r, 1 - r]), num_objectives=2) for r in (0.3, 0.7)]
+    pids = [wait_for(lambda r=r: (state := store.state(r))["iterations"] > 0 and state["pid"], "a stepping worker")
+            for r in runs]
+    assert len(set(pids)) == 2
+    for pid in pids:  # this process's own children, each in a session of its own
+        assert _parent_and_session(pid) == (os.getpid(), pid)
+    for run_id in runs:
+        store.command(run_id, "stop")
+        assert wait_ended(store, run_id)["status"] == "stopped"
+    launcher.shutdown_fork_server()  # the one waiting for the next run

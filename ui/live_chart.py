@@ -32,24 +32,32 @@ PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.mi
 
 def _served_folder() -> Path:
     """The component's folder: its page beside a copy of plotly.js (Streamlit serves a component's files
-    from one folder, and refuses a link that leads out of it). One folder per version of both, made once."""
+    from one folder, and refuses a link that leads out of it). In the user's cache (PARETO_APP_CACHE, else
+    $XDG_CACHE_HOME or ~/.cache, /pareto-app), one folder per version of both, made once; where that cannot
+    be written, a private temporary folder for this server."""
     page = PAGE.read_bytes()
     digest = hashlib.sha256(page + plotly.__version__.encode()).hexdigest()[:12]
-    root = Path(os.environ.get("PARETO_APP_CACHE") or Path(tempfile.gettempdir()) / f"pareto-app-{os.getuid()}")
+    root = Path(os.environ.get("PARETO_APP_CACHE")
+                or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pareto-app")
     folder = root / f"live_chart-{digest}"
-    if not (folder / "index.html").exists():
-        staging = Path(tempfile.mkdtemp(dir=_made(root)))
-        shutil.copyfile(PLOTLY_JS, staging / "plotly.min.js")
-        (staging / "index.html").write_bytes(page)
-        try:
-            staging.rename(folder)  # whole or not at all: another server may be making it too
-        except OSError:
-            shutil.rmtree(staging, ignore_errors=True)
+    try:
+        if not all((folder / name).is_file() for name in ("index.html", "plotly.min.js")):
+            root.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(folder, ignore_errors=True)  # half of one (a cleaner took plotly.js): made again
+            _fill(Path(tempfile.mkdtemp(dir=root)), page).rename(folder)  # whole or not at all
+    except OSError:  # read-only or full, or another server made it meanwhile
+        if not all((folder / name).is_file() for name in ("index.html", "plotly.min.js")):
+            return _fill(Path(tempfile.mkdtemp(prefix="pareto-app-live-chart-")), page)
     return folder
 
 
-def _made(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
+def _fill(folder: Path, page: bytes) -> Path:
+    try:
+        shutil.copyfile(PLOTLY_JS, folder / "plotly.min.js")
+        (folder / "index.html").write_bytes(page)
+    except OSError:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     return folder
 
 
@@ -57,8 +65,9 @@ _component = components.declare_component("live_chart", path=str(_served_folder(
 
 
 def live_chart(fig: go.Figure, key: str, on_click: Callable[[], None] | None = None, height: int | None = None) -> None:
-    """Draw `fig` in the chart with `key`, in place of what it showed. With `on_click`, a click on a point
-    calls it (a widget callback); `clicked_points(key)` then says which points."""
+    """Draw `fig` in the chart with `key`, in place of what it showed (`fig` is given away: its template is
+    dropped for the page's own). With `on_click`, a click on a point calls it (a widget callback);
+    `clicked_points(key)` then says which points."""
     fig.layout.template = None  # the page's own template, Streamlit's look, and 6 kB less per redraw
     spec = fig.to_json(validate=False)
     shown_height = int(height or fig.layout.height or 450)
