@@ -26,8 +26,6 @@ from ui.live_chart import clicked_points, live_chart
 from ui.setup import Setup, analytic_front, current_setup
 from ui.store import archive, archive_problem, exports
 
-POINTS_TRACE = "runs (click to choose)"
-
 
 def ray_installed() -> bool:
     import importlib.util
@@ -132,12 +130,12 @@ def _same_task(spec: dict[str, Any]) -> bool:
 
 
 def _remember_click() -> None:
-    ids: list[int] = st.session_state.get("sweep_point_ids", [])
-    trace = st.session_state.get("sweep_points_trace")
+    # The run a point shows is its customdata: the figure a click lands on may be older than the page's list.
+    ids = set(st.session_state.get("sweep_point_ids", []))
     for point in clicked_points("sweep_front"):
-        index = point.get("index")
-        if isinstance(index, int) and point.get("curve") == trace and 0 <= index < len(ids):
-            st.session_state["sweep_choice"] = ids[index]
+        run = point.get("customdata")
+        if isinstance(run, int) and run in ids:
+            st.session_state["sweep_choice"] = run
 
 
 @st.fragment(run_every=REDRAW_EVERY_S if running else None)
@@ -186,10 +184,8 @@ def progress() -> None:
     st.caption(f"{int(mask.sum())} non-dominated of {len(ids)} finished runs"
                + (" (more are on their way)" if is_live(state) else ""))
     fig = front_chart(F, mask, shown_labels, R, analytic_front(setup) if same else None,
-                      moving=moving if len(moving) else None)
+                      moving=moving if len(moving) else None, runs=ids)
     st.session_state["sweep_point_ids"] = ids
-    st.session_state["sweep_points_trace"] = next((n for n, trace in enumerate(fig.data) if trace.name == POINTS_TRACE),
-                                                  None)
     live_chart(fig, key="sweep_front", on_click=_remember_click)
     if st.session_state.get("sweep_choice") not in ids:
         st.session_state["sweep_choice"] = ids[int(np.flatnonzero(mask)[0])]

@@ -235,7 +235,18 @@ def test_sweep_page_traces_a_front_with_its_hypervolume(new_tab, server):
     lengths = wait_until(lambda: trace_lengths(page, "sweep_front").get("runs (click to choose)") == 3,
                          "the sweep's chart with its three runs", 30, page=page)
     assert lengths
-    assert re.match(r"^r = \(.+\) → F = \(.+\) · run #\d+", select_value(page, "sweep_choice"))
+    chosen = select_value(page, "sweep_choice")
+    assert re.match(r"^r = \(.+\) → F = \(.+\) · run #\d+", chosen)
+    # A click on another run's point chooses that run (the run id is the point's customdata).
+    points = wait_until(lambda: markers(page, "sweep_front", "runs (click to choose)"), "the sweep's markers", 30,
+                        page=page)
+    def shows(run: int, label: str) -> bool:
+        return re.search(rf"· run #{run}\b", label) is not None
+
+    target = max((p for p in points if not shows(p["custom"][0], chosen)), key=lambda p: p["gap"])
+    page.mouse.click(target["x"], target["y"])
+    wait_until(lambda: shows(target["custom"][0], select_value(page, "sweep_choice")),
+               f"the Run selectbox to show run #{target['custom'][0]}", 30, page=page)
     # In the archive: the sweep and its three runs, all finished.
     runs = RunStore(server.db).list()
     new = runs[~runs["id"].isin(known)]

@@ -207,9 +207,11 @@ def ternary_grid(resolution: int = 20) -> np.ndarray:
 
 
 def front_chart(F: np.ndarray, mask: np.ndarray, labels: Sequence[str], preferences: np.ndarray | None = None,
-                analytic_front: np.ndarray | None = None, moving: np.ndarray | None = None) -> go.Figure:
+                analytic_front: np.ndarray | None = None, moving: np.ndarray | None = None,
+                runs: Sequence[int] | None = None) -> go.Figure:
     """A sweep's result: its points, the non-dominated ones highlighted (2-D, 3-D or parcoords);
-    `moving`: the latest points of runs still converging (open circles)."""
+    `moving`: the latest points of runs still converging (open circles); `runs`: each point's run id,
+    which a click on it gives back (its customdata)."""
     S = len(labels)
     fig = go.Figure()
     text = None
@@ -220,14 +222,16 @@ def front_chart(F: np.ndarray, mask: np.ndarray, labels: Sequence[str], preferen
             fig.add_trace(go.Scatter(x=analytic_front[:, 0], y=analytic_front[:, 1], mode="lines",
                                      line={"color": "#999", "dash": "dot"}, name="analytic front"))
         fig.add_trace(go.Scatter(x=F[:, 0], y=F[:, 1], mode="markers", text=text, name="runs (click to choose)",
-                                 marker={"size": 10, "color": np.where(mask, FRONT_COLOUR, EXPLORED_COLOUR)}))
+                                 marker={"size": 10, "color": np.where(mask, FRONT_COLOUR, EXPLORED_COLOUR)},
+                                 customdata=None if runs is None else np.asarray(runs, dtype=int)))
         if moving is not None:
             fig.add_trace(go.Scatter(x=moving[:, 0], y=moving[:, 1], mode="markers", name="runs converging",
                                      marker={"size": 9, "symbol": "circle-open", "color": EXPLORED_COLOUR}))
         fig.update_layout(xaxis_title=labels[0], yaxis_title=labels[1], clickmode="event+select")
     elif S == 3:
         fig.add_trace(go.Scatter3d(x=F[:, 0], y=F[:, 1], z=F[:, 2], mode="markers", text=text, name="runs",
-                                   marker={"size": 5, "color": np.where(mask, FRONT_COLOUR, EXPLORED_COLOUR)}))
+                                   marker={"size": 5, "color": np.where(mask, FRONT_COLOUR, EXPLORED_COLOUR)},
+                                   customdata=None if runs is None else np.asarray(runs, dtype=int)))
         if moving is not None:
             fig.add_trace(go.Scatter3d(x=moving[:, 0], y=moving[:, 1], z=moving[:, 2], mode="markers",
                                        name="runs converging", marker={"size": 4, "symbol": "circle-open",
