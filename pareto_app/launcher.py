@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -32,7 +33,8 @@ _pending: dict[subprocess.Popen, collections.deque[tuple[str, int]]] = {}
 
 
 class Worker:
-    """A worker process forked by the fork server (not this process's child: the kernel reaps it)."""
+    """A worker process, known by its pid: forked by the fork server (not this process's child, so no Popen),
+    or off Linux a fresh interpreter of its own."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
@@ -46,7 +48,7 @@ class Worker:
     def kill(self) -> None:
         if self.poll() is None:
             try:
-                os.kill(self.pid, 9)
+                os.kill(self.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
 
