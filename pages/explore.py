@@ -21,7 +21,7 @@ from pareto_app.runspec import RunSpec
 from pareto_app.store import LIVE_STATES
 from pareto_app.termination import Termination
 from ui.charts import metric_lines, objective_space, run_step, thin, weights_chart
-from ui.exploration import Exploration, RunView, live_point_payload, look_every, objective_matrix, point_payload
+from ui.exploration import Exploration, RunView, live_point_payload, look_every, objective_matrix, point_payload, problem_key
 from ui.live_chart import clicked_points, live_chart
 from ui.preference import preference_widget, show_preference
 from ui.setup import Setup, analytic_front, current_setup
@@ -236,14 +236,16 @@ def live() -> None:
         return
     # The run panel reads the archive (as often as this redraws): the view holds its newest rows.
     history = current.history
-    if current.task != setup.task:
-        st.caption(f"this run is on {current.task}; choose that task in the sidebar to steer it and to see its front")
-    front = exploration.front(current.task, tolerance)
+    same_problem = current.problem == problem_key(setup.task, setup.task_params)
+    if not same_problem:
+        other = current.task if current.task != setup.task else f"{current.task} with other task parameters"
+        st.caption(f"this run is on {other}; choose them in the sidebar to steer it and to see its analytic front")
+    front = exploration.front(current.problem, tolerance)
     # Other runs' iterates as points; this run's own are its trajectory, one path however long.
-    explored = exploration.points(current.task)
+    explored = exploration.points(current.problem)
     explored = thin(explored[explored["run"] != current.run_id], EXPLORED_SHOWN)
     shown_labels = labels if history.S == S else [f"f{s + 1}" for s in range(history.S)]
-    analytic = analytic_front(setup) if current.task == setup.task else None
+    analytic = analytic_front(setup) if same_problem else None
     shown_pref = preference if preference is not None and len(preference) == history.S else history.preference[-1]
     fig = objective_space(explored, front, thin(history.frame(), TRAJECTORY_SHOWN), shown_pref, shown_labels,
                           analytic, history.changes, run=current.run_id)
@@ -254,7 +256,8 @@ def idle_objective_space() -> None:
     """Before a run's first step: the front so far, the analytic front and the preference ray. The chart (and
     plotly.js in its frame) is then ready when the iterates come, rather than loading as the run starts."""
     shown_pref = preference if preference is not None else [1.0 / S] * S
-    fig = objective_space(exploration.points(setup.task), exploration.front(setup.task, tolerance), pd.DataFrame(),
+    shown = problem_key(setup.task, setup.task_params)
+    fig = objective_space(exploration.points(shown), exploration.front(shown, tolerance), pd.DataFrame(),
                           shown_pref, labels, analytic_front(setup))
     live_chart(fig, key="explore_objective_space", on_click=_remember_front_click)
 
@@ -303,8 +306,8 @@ def _remember_front_click() -> None:
     # Front markers sit on trajectory markers, and a click may land on either: accept it when
     # the (run, step) it names is on the front.
     current = exploration.views.get(st.session_state.get("explore_run"))
-    task = current.task if current is not None else setup.task
-    on_front = {(int(r.run), int(r.step)) for r in exploration.front(task, tolerance).itertuples()}
+    shown = current.problem if current is not None else problem_key(setup.task, setup.task_params)
+    on_front = {(int(r.run), int(r.step)) for r in exploration.front(shown, tolerance).itertuples()}
     for point in clicked_points("explore_objective_space"):
         clicked = run_step(point.get("customdata"))
         if clicked in on_front:
@@ -319,9 +322,9 @@ with right:
     live_metrics()
 
 st.subheader("Choose a solution")
-task = view.task if view is not None else setup.task
-front = exploration.front(task, tolerance)
-left_out = len(exploration.points(task)) - len(exploration.points(task, tolerance))
+shown_problem = view.problem if view is not None else problem_key(setup.task, setup.task_params)
+front = exploration.front(shown_problem, tolerance)
+left_out = len(exploration.points(shown_problem)) - len(exploration.points(shown_problem, tolerance))
 if front.empty:
     st.caption("Points of the front appear here once a run has produced iterates"
                + (f" ({left_out} iterates above the feasibility tolerance are left out)." if left_out else "."))
@@ -366,7 +369,8 @@ else:
                        key="explore_dl_csv")
     d3.download_button("x and y (torch)", as_torch or b"", file_name=f"point-run{chosen_run}-step{step}.pt",
                        mime="application/octet-stream", key="explore_dl_pt", disabled=as_torch is None)
-    reference = problem.reference_point if problem is not None and task == setup.task else None
-    st.caption(f"{len(front)} non-dominated of {len(exploration.points(task))} explored points"
+    same_problem = problem is not None and shown_problem == problem_key(setup.task, setup.task_params)
+    reference = problem.reference_point if same_problem else None
+    st.caption(f"{len(front)} non-dominated of {len(exploration.points(shown_problem))} explored points"
                + (f" ({left_out} above the feasibility tolerance left out)" if left_out else "")
-               + f" · hypervolume {exploration.hypervolume(task, reference, tolerance):.6g}")
+               + f" · hypervolume {exploration.hypervolume(shown_problem, reference, tolerance):.6g}")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pareto_app.history import History
-from ui.exploration import READ_PER_TICK, Exploration, RunView
+from ui.exploration import READ_PER_TICK, Exploration, RunView, problem_key
 
 
 def fake_rows(start: int, stop: int, change_every: int = 100_000) -> list[dict]:
@@ -71,8 +71,26 @@ def test_a_page_watching_a_million_step_run_keeps_a_bounded_number_of_points():
         assert len(view.history) <= 4000
     assert ticks == 1_000_000 // READ_PER_TICK and view.history.seen == 1_000_000
     exploration = Exploration(views={7: view})
-    assert len(exploration.points("toy-quadratic")) <= 4000
-    assert len(exploration.front("toy-quadratic")) <= 4000
+    assert 0 < len(exploration.points(view.problem)) <= 4000
+    assert 0 < len(exploration.front(view.problem)) <= 4000
+
+
+def test_the_front_is_of_one_problem_not_of_every_run_of_the_task():
+    # Two problems of one task (another S, other data): their iterates are not comparable.
+    def view(run_id: int, params: dict, rows: list[dict]) -> RunView:
+        v = RunView(run_id, {"task": "toy-quadratic", "task_params": params}, History(2, 100))
+        v.history.extend(rows)
+        return v
+
+    dominating = [{**row, "f1": row["f1"] / 10, "f2": row["f2"] / 10} for row in fake_rows(0, 5)]
+    exploration = Exploration(views={1: view(1, {"seed": 0}, fake_rows(0, 5)), 2: view(2, {"seed": 1}, dominating),
+                                     3: view(3, {"seed": 0}, fake_rows(5, 10))})
+    one = problem_key("toy-quadratic", {"seed": 0})
+    assert exploration.views[1].problem == exploration.views[3].problem == one != exploration.views[2].problem
+    assert set(exploration.points(one)["run"]) == {1, 3}
+    assert set(exploration.front(one)["run"]) <= {1, 3} and len(exploration.front(one))  # run 2 would dominate
+    assert set(exploration.front(exploration.views[2].problem)["run"]) == {2}
+    assert len(exploration.points()) == 15  # None: every run
 
 
 def test_a_solver_iterate_round_trips_through_the_flat_record():

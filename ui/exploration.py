@@ -9,6 +9,7 @@ chooses a point.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,11 @@ from pareto_app.store import LIVE_STATES, RunStore
 
 # Rows read from the archive per tick, at most: opening a long run catches up over a few ticks.
 READ_PER_TICK = 20_000
+
+
+def problem_key(task: str, task_params: dict[str, Any]) -> str:
+    """A problem's identity: its task and the task's parameters (as the sidebar sets them)."""
+    return json.dumps([str(task), task_params or {}], sort_keys=True, default=str)
 
 
 @dataclass
@@ -44,6 +50,12 @@ class RunView:
     @property
     def task(self) -> str:
         return str(self.spec.get("task", ""))
+
+    @property
+    def problem(self) -> str:
+        """Which problem the run solves (`problem_key`): runs of one task with other parameters (another S,
+        other data) have fronts of their own."""
+        return problem_key(self.task, self.spec.get("task_params") or {})
 
     @property
     def live(self) -> bool:
@@ -126,15 +138,16 @@ class Exploration:
             self.views[run_id] = open_view(store, run_id)
         return self.views[run_id]
 
-    def points(self, task: str | None = None, tolerance: float | None = None) -> pd.DataFrame:
-        """One row per kept iterate (run, step, f1..fS, constraint_violation) of runs on `task`.
+    def points(self, problem: str | None = None, tolerance: float | None = None) -> pd.DataFrame:
+        """One row per kept iterate (run, step, f1..fS, constraint_violation) of runs on `problem`
+        (`problem_key`; None: every run).
 
         With a `tolerance`, iterates whose constraint violation ‖∇_y g‖ is above it are left out.
         """
         frames = []
         for view in self.views.values():
             h = view.history
-            if task is not None and view.task != task or len(h) == 0:
+            if problem is not None and view.problem != problem or len(h) == 0:
                 continue
             frame = pd.DataFrame(h.objectives, columns=columns("objectives", h.S))
             frame.insert(0, "step", h.step.astype(int))
@@ -148,9 +161,9 @@ class Exploration:
             pts = pts[~(pts["constraint_violation"] > tolerance)].reset_index(drop=True)
         return pts
 
-    def front(self, task: str | None = None, tolerance: float | None = None) -> pd.DataFrame:
-        """The non-dominated kept iterates (same columns as `points`)."""
-        pts = self.points(task, tolerance)
+    def front(self, problem: str | None = None, tolerance: float | None = None) -> pd.DataFrame:
+        """The non-dominated kept iterates of runs on `problem` (same columns as `points`)."""
+        pts = self.points(problem, tolerance)
         if pts.empty:
             return pts
         F = objective_matrix(pts)
@@ -158,8 +171,8 @@ class Exploration:
         pts, F = pts[finite], F[finite]
         return pts[nondominated(F)].reset_index(drop=True) if len(pts) else pts
 
-    def hypervolume(self, task: str | None = None, reference: Any = None, tolerance: float | None = None) -> float:
-        front = self.front(task, tolerance)
+    def hypervolume(self, problem: str | None = None, reference: Any = None, tolerance: float | None = None) -> float:
+        front = self.front(problem, tolerance)
         return 0.0 if front.empty else hypervolume(objective_matrix(front), reference)
 
 
