@@ -166,6 +166,8 @@ def run_panel() -> None:
     current = exploration.views.get(st.session_state.get("explore_run"))
     if current is not None:
         current.refresh(store)
+        if current.status == "queued":
+            launcher.warm()  # takes up the fork server's answers: a job it could not start fails its run, said here
         # A write: once a second is plenty for an idle limit of seconds, and leaves the archive to the worker.
         if time.monotonic() - st.session_state.get("explore_watched_at", 0.0) >= WATCH_EVERY_S:
             store.watch(current.run_id)

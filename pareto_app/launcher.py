@@ -28,8 +28,10 @@ FORKS = sys.platform.startswith("linux") and hasattr(os, "fork")
 _lock = threading.Lock()  # the server calls from several session threads
 _server: subprocess.Popen | None = None
 _children: list[Worker] = []
-# Jobs handed to each fork server and not answered yet, oldest first: (archive path, run id).
+# Jobs handed to each fork server and not answered yet, oldest first: (archive path, run id); and the part
+# of its replies read but not yet a whole line.
 _pending: dict[subprocess.Popen, collections.deque[tuple[str, int]]] = {}
+_unread: dict[subprocess.Popen, bytes] = {}
 
 
 class Worker:
@@ -72,12 +74,17 @@ def _start_time(pid: int) -> str | None:
 def _spawn() -> subprocess.Popen:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH", "")) if p)
-    return subprocess.Popen([sys.executable, "-m", "pareto_app.worker", *([] if FORKS else ["--one"])],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=_PACKAGE_ROOT, env=env, text=True,
-                            bufsize=1, start_new_session=True)
+    server = subprocess.Popen([sys.executable, "-m", "pareto_app.worker", *([] if FORKS else ["--one"])],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=_PACKAGE_ROOT, env=env,
+                              start_new_session=True)
+    os.set_blocking(server.stdout.fileno(), False)  # its replies are read as they come, never waited for
+    return server
 
 
 def _reap() -> None:
+    """Take up the fork servers' replies so far; forget the workers that ended."""
+    for server in list(_pending):
+        _read_replies(server)
     _children[:] = [w for w in _children if w.poll() is None]
 
 
@@ -86,29 +93,39 @@ def _fork_server() -> subprocess.Popen:
     if _server is None or _server.poll() is not None:
         _server = _spawn()
         _pending[_server] = collections.deque()
-        reader = threading.Thread(target=_read_replies, args=(_server,), name="fork-server-replies", daemon=True)
-        reader.start()
+        _unread[_server] = b""
     return _server
 
 
 def _read_replies(server: subprocess.Popen) -> None:
-    """Each "pid N" the fork server answers is a worker started, for its oldest job not yet answered (a fork
+    """Each "pid N" the fork server answered is a worker started, for its oldest job not yet answered (a fork
     server still importing torch answers when it is ready: the page meanwhile says it waits for a worker
     process). A job it could not fork, or did not answer before it ended, fails its run with the reason."""
-    for line in server.stdout:
+    ended = False
+    while True:
+        try:
+            chunk = os.read(server.stdout.fileno(), 65536)
+        except BlockingIOError:
+            break
+        if not chunk:
+            ended = True
+            break
+        _unread[server] += chunk
+    *lines, _unread[server] = _unread[server].split(b"\n")
+    for line in (raw.decode(errors="replace") for raw in lines):
         if not line.startswith(("pid ", "error ")):
             continue
-        with _lock:
-            job = _pending[server].popleft() if _pending[server] else None
-            if line.startswith("pid "):
-                _children.append(Worker(int(line[4:])))
-        if line.startswith("error ") and job is not None:
+        job = _pending[server].popleft() if _pending[server] else None
+        if line.startswith("pid "):
+            _children.append(Worker(int(line[4:])))
+        elif job is not None:
             _fail(job, f"no worker process could be started for it: {line[6:].strip()}")
-    with _lock:
-        left = list(_pending.pop(server, ()))
-    for job in left:
-        _fail(job, "no worker process could be started for it: the process that starts them ended first "
-                   "(the server's log says why); start it again")
+    if ended:
+        for job in _pending.pop(server):
+            _fail(job, "no worker process could be started for it: the process that starts them ended first "
+                       "(the server's log says why); start it again")
+        del _unread[server]
+        server.stdout.close()
 
 
 def _fail(job: tuple[str, int], message: str) -> None:
@@ -132,7 +149,7 @@ def _hand(run_id: int, store: RunStore, mode: str) -> None:
                 _server = None
                 server = _fork_server()
             try:
-                server.stdin.write(job)
+                server.stdin.write(job.encode())
                 server.stdin.flush()
             except (BrokenPipeError, OSError):
                 if attempt:

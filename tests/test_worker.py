@@ -437,7 +437,9 @@ def test_a_run_whose_worker_could_not_be_started_fails_and_says_why(store):
     launcher.shutdown_fork_server()
     run_id = launcher.start(store, spec(), num_objectives=2)
     launcher._server.kill()  # still importing torch: the job it was given is never answered
-    state = wait_for(lambda: (state := store.state(run_id))["status"] != "queued" and state, "the run to fail")
+    # A page showing the queued run calls warm() as it looks, which takes up the fork server's answers.
+    state = wait_for(lambda: (launcher.warm(), state := store.state(run_id))[1]["status"] != "queued" and state,
+                     "the run to fail")
     assert state["status"] == "failed" and "no worker process could be started" in state["message"]
     following = launcher.start(store, spec(steps=5), num_objectives=2)  # a new fork server takes the next
     assert wait_ended(store, following)["status"] == "finished"

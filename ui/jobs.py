@@ -12,6 +12,7 @@ from typing import Any
 
 import streamlit as st
 
+from pareto_app import launcher
 from pareto_app.store import LIVE_STATES, RunStore
 
 # How often a page redraws a live sweep or comparison (seconds).
@@ -32,10 +33,13 @@ def parent_state(store: RunStore, key: str) -> dict[str, Any] | None:
     if run_id is None:
         return None
     try:
-        return store.state(int(run_id))
+        state = store.state(int(run_id))
     except KeyError:
         st.session_state.pop(key, None)
         return None
+    if state["status"] == "queued":
+        launcher.warm()  # takes up the fork server's answers: a job it could not start fails its run, said here
+    return state
 
 
 def children_states(store: RunStore, parent: int) -> list[dict[str, Any]]:
