@@ -48,6 +48,7 @@ EXPLORED_SHOWN = 1000
 METRIC_POINTS_SHOWN = 600
 
 setup: Setup = current_setup()
+setup_problem = problem_key(setup.task, setup.task_params)  # the sidebar's problem: its runs share a front
 store = archive()
 launcher.warm()  # the fork server ready before the first Start
 exploration: Exploration = st.session_state.setdefault("explore_exploration", Exploration())
@@ -238,7 +239,7 @@ def live() -> None:
         return
     # The run panel reads the archive (as often as this redraws): the view holds its newest rows.
     history = current.history
-    same_problem = current.problem == problem_key(setup.task, setup.task_params)
+    same_problem = current.problem == setup_problem
     if not same_problem:
         other = current.task if current.task != setup.task else f"{current.task} with other task parameters"
         st.caption(f"this run is on {other}; choose them in the sidebar to steer it and to see its analytic front")
@@ -258,8 +259,7 @@ def idle_objective_space() -> None:
     """Before a run's first step: the front so far, the analytic front and the preference ray. The chart (and
     plotly.js in its frame) is then ready when the iterates come, rather than loading as the run starts."""
     shown_pref = preference if preference is not None else [1.0 / S] * S
-    shown = problem_key(setup.task, setup.task_params)
-    fig = objective_space(exploration.points(shown), exploration.front(shown, tolerance), pd.DataFrame(),
+    fig = objective_space(exploration.points(setup_problem), exploration.front(setup_problem, tolerance), pd.DataFrame(),
                           shown_pref, labels, analytic_front(setup))
     live_chart(fig, key="explore_objective_space", on_click=_remember_front_click)
 
@@ -308,7 +308,7 @@ def _remember_front_click() -> None:
     # Front markers sit on trajectory markers, and a click may land on either: accept it when
     # the (run, step) it names is on the front.
     current = exploration.views.get(st.session_state.get("explore_run"))
-    shown = current.problem if current is not None else problem_key(setup.task, setup.task_params)
+    shown = current.problem if current is not None else setup_problem
     on_front = {(int(r.run), int(r.step)) for r in exploration.front(shown, tolerance).itertuples()}
     for point in clicked_points("explore_objective_space"):
         clicked = run_step(point.get("customdata"))
@@ -324,7 +324,7 @@ with right:
     live_metrics()
 
 st.subheader("Choose a solution")
-shown_problem = view.problem if view is not None else problem_key(setup.task, setup.task_params)
+shown_problem = view.problem if view is not None else setup_problem
 front = exploration.front(shown_problem, tolerance)
 left_out = len(exploration.points(shown_problem)) - len(exploration.points(shown_problem, tolerance))
 if front.empty:
@@ -371,7 +371,7 @@ else:
                        key="explore_dl_csv")
     d3.download_button("x and y (torch)", as_torch or b"", file_name=f"point-run{chosen_run}-step{step}.pt",
                        mime="application/octet-stream", key="explore_dl_pt", disabled=as_torch is None)
-    same_problem = problem is not None and shown_problem == problem_key(setup.task, setup.task_params)
+    same_problem = problem is not None and shown_problem == setup_problem
     reference = problem.reference_point if same_problem else None
     st.caption(f"{len(front)} non-dominated of {len(exploration.points(shown_problem))} explored points"
                + (f" ({left_out} above the feasibility tolerance left out)" if left_out else "")
