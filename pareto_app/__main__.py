@@ -123,6 +123,11 @@ def main(argv: list[str] | None = None) -> int:
                          help="bench sweep: the inner steps per step whose peak memory is compared (16 128)")
     p_bench.add_argument("--tabs", type=int, nargs="+", default=None, help="bench app: tabs running at once (1 4)")
     p_bench.add_argument("--steps", type=int, default=None, help="bench app: steps of the timed run (500)")
+    p_bench.add_argument("--rounds", type=int, default=None,
+                         help="bench app: library-then-app rounds per number of tabs, their ratios' median (3)")
+    p_bench.add_argument("--page-apart", action="store_true",
+                         help="bench app: also with the browser and the server on the last core, the solvers on "
+                              "the others (as if the browser ran on the user's own computer)")
     args = parser.parse_args(argv)
 
     try:
@@ -168,14 +173,14 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "bench":
             if args.what not in ("app", "sweep") and args.steps is not None:
                 raise ValueError("--steps is an option of `bench app` and `bench sweep` only")
-            if args.what != "app" and args.tabs is not None:
-                raise ValueError("--tabs is an option of `bench app` only")
+            if args.what != "app" and (args.tabs is not None or args.rounds is not None or args.page_apart):
+                raise ValueError("--tabs, --rounds and --page-apart are options of `bench app` only")
             sweep_flags = (args.task, args.B, args.bench_device, args.param, args.data, args.solver, args.inner)
             if args.what != "sweep" and sweep_flags != (None,) * len(sweep_flags):
                 raise ValueError("--task, --B, --device, --param, --data, --solver and --inner are options of "
                                  "`bench sweep` only")
             if args.what == "app":
-                return _bench_app(args.tabs, args.steps)
+                return _bench_app(args.tabs, args.steps, args.rounds, args.page_apart)
             if args.what == "sweep":
                 from .batched_sweep import BATCHED
                 from .bench_sweep import run_sweep_bench
@@ -246,7 +251,7 @@ def _make_data(args: argparse.Namespace) -> None:
     print(f"written: {out} (X {samples} × {features} float32, y {classes} classes)")
 
 
-def _bench_app(tabs: list[int] | None, steps: int | None) -> int:
+def _bench_app(tabs: list[int] | None, steps: int | None, rounds: int | None = None, page_apart: bool = False) -> int:
     """tools/bench_app.py of the repository checkout: the app in a browser against the library.
 
     Run from its file, not imported: it needs Streamlit and Playwright, which the library never imports."""
@@ -254,7 +259,8 @@ def _bench_app(tabs: list[int] | None, steps: int | None) -> int:
     if not script.is_file():
         raise ValueError(f"bench app needs the repository checkout's {script.parent.name}/{script.name} "
                          f"(not found at {script})")
-    argv = [*(["--tabs", *map(str, tabs)] if tabs else []), *(["--steps", str(steps)] if steps is not None else [])]
+    argv = [*(["--tabs", *map(str, tabs)] if tabs else []), *(["--steps", str(steps)] if steps is not None else []),
+            *(["--rounds", str(rounds)] if rounds is not None else []), *(["--page-apart"] if page_apart else [])]
     return int(runpy.run_path(str(script))["main"](argv) or 0)
 
 

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -353,9 +354,21 @@ def test_the_final_status_is_written_with_the_last_iterates_and_the_exact_result
     assert store.load(run_id).options == result.options
 
 
+def _autogroup_nice(pid: int) -> int | None:
+    """The nice value of the scheduling autogroup of process `pid` (Linux), None where autogroups are off."""
+    try:
+        if Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() != "1":
+            return None
+        return int(Path(f"/proc/{pid}/autogroup").read_text().split("nice")[1])  # "/autogroup-419 nice 10"
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def test_a_worker_runs_below_the_server_s_cpu_priority(store, monkeypatch):
     """The server and the browser take a core first when they share the machine with workers: a worker's
-    niceness is its launcher's plus `NICENESS` (Unix priority, capped at 19), or what the person set."""
+    niceness is its launcher's plus `NICENESS` (Unix priority, capped at 19), or what the person set; with
+    Linux's autogroups, its session's group has that niceness too (else the server's and the browser's
+    sessions would share the CPU with it as equals, whatever its own niceness)."""
     from pareto_app.worker import NICENESS
 
     if not hasattr(os, "getpriority"):
@@ -371,6 +384,8 @@ def test_a_worker_runs_below_the_server_s_cpu_priority(store, monkeypatch):
         pid = wait_for(lambda: (state := store.state(run_id))["iterations"] > 0 and state["pid"], "a stepping worker")
         try:
             assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, own + added)
+            group = _autogroup_nice(pid)
+            assert group is None or group == min(19, own + added), group
         finally:
             store.command(run_id, "stop")
             wait_ended(store, run_id)

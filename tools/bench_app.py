@@ -1,14 +1,21 @@
-"""The app against the library: `python -m pareto_app bench app [--tabs 1 4] [--steps 500]`.
+"""The app against the library: `python -m pareto_app bench app [--tabs 1 4] [--steps 500] [--rounds 3] [--page-apart]`.
 
 Starts its own Streamlit server (a temporary run archive, a free port) and drives Debian's
 chromium through Playwright (headless). For each number of tabs, every tab starts the default
 Explore run (toy-quadratic, wc-mhgd, r = (0.5, 0.5), `--steps` steps, the sidebar's Metrics every)
 at once, and the time from its Start click to its status line reading "finished" is compared with
 the same run through the library (`pa.solve`, in a fresh process warmed up as the fork server is, nothing else
-running), and with as
-many library runs side by side as tabs (what the pages and the server add, apart from the cores). Then each
+running), and with as many library runs side by side as tabs (what the pages and the server add, apart from
+the cores). The machine's own speed drifts by tens of percent within minutes, so each of `--rounds` rounds times
+the library and then the app, one after the other; the figures are the medians of the rounds' ratios. Then each
 tab starts a long run, and the first tab measures Pause (until its step counter stops changing)
 and Stop (until its status reads "stopped") while the others go on.
+
+The workers' own time in the solver (the last iterate's elapsed) against the library's says how much the page
+slowed the solver itself; the rest of the app's time is the page showing the first step and the end.
+`--page-apart` measures everything again with the browser, the server and Playwright on the last core and the
+solvers on the others, as if the browser ran on the user's own computer: what the app's design costs a solver,
+without the browser's share of this machine's cores.
 
 What is timed is what the page shows: a watcher inside each page logs every change of the status
 line and of the objective-space chart's trajectory with the page's clock (a page busy drawing a
@@ -75,17 +82,21 @@ def say(text: str) -> None:
     print(f"[bench app] {text}", flush=True)
 
 
-def library_seconds(steps: int, metrics_every: int, repeats: int = 2, at_once: int = 1) -> float:
+def library_seconds(steps: int, metrics_every: int, repeats: int = 1, at_once: int = 1,
+                    cores: set[int] | None = None) -> float:
     """The run through the library, in a fresh process as a worker is (torch imported and warmed up first), `at_once`
-    processes side by side (as many as tabs will run): the best of `repeats` of their mean time."""
+    processes side by side (as many as tabs will run), on `cores` (default: any): the best of `repeats` of their
+    mean time."""
     code = LIBRARY.format(task=TASK, solver=SOLVER, preference=list(PREFERENCE))
     env = dict(os.environ)
     if at_once > 1:  # side by side, each its share of the cores: more torch threads would only fight
-        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // at_once))
+        env["OMP_NUM_THREADS"] = str(max(1, len(cores or range(os.cpu_count() or 1)) // at_once))
     best = float("inf")
     for _ in range(repeats):
         procs = [subprocess.Popen([sys.executable, "-c", code, str(steps), str(metrics_every)], cwd=ROOT,
-                                  stdout=subprocess.PIPE, text=True, env=env) for _ in range(at_once)]
+                                  stdout=subprocess.PIPE, text=True, env=env,
+                                  preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None)
+                 for _ in range(at_once)]
         times = []
         for proc in procs:
             out = proc.communicate(timeout=300 * at_once)[0].split()
@@ -156,8 +167,7 @@ def control_latency(db: Path, page: Any, run: int, key: str, command: str, statu
     return commanded, obeyed, on_page
 
 
-def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, library: float,
-            library_at_once: float) -> dict[str, Any]:
+def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, rounds: int, apart: bool = False) -> dict[str, Any]:
     from pareto_app.store import RunStore
 
     store = RunStore(db)
@@ -168,31 +178,39 @@ def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, library: fl
             set_number(page, "Steps", steps)
             install_monitor(page)
         settle_fork_server()
+        if apart:
+            pin_apart()
         every = {int(float(page.get_by_label("Metrics every", exact=True).input_value())) for page in pages}
         if every != {METRICS_EVERY}:
             say(f"the sidebar's Metrics every is {every}, not {METRICS_EVERY} as in the library run")
-        # All tabs at once, each as soon as its Start button is enabled (a page may still be redrawing
-        # after the typed step count).
-        clicked = [wait_until(lambda page=page: press(page, "explore_start"), "the Start button", 60, interval=0.05,
-                              page=page) for page in pages]
+        # The machine's own speed drifts by tens of percent within minutes (the same library run took 4.3 s
+        # and 5.7 s a minute apart, nothing else running): each round pairs a library run with the app's.
+        library, library_at_once, ratios, ratios_at_once, slowdowns = [], [], [], [], []
         app, rates, first_step, solver_s = [], [], [], []
-        for page, at in zip(pages, clicked):
-            app.append(timed("a run to finish on its page",
-                             lambda page=page, at=at: reached_state(page, at, ("finished",), timeout=90 + 30 * tabs)))
-            seen = monitor(page, at)
-            first_step.append(next((e["t"] - at for e in seen["log"] if e["step"] is not None), math.nan))
-            rates.append(chart_rate(seen["redraws"], at, at + app[-1]) if not math.isnan(app[-1]) else math.nan)
-            run = next((e["run"] for e in seen["log"]), None)
-            rows = store.rows_since(run)[-1:] if run is not None else []
-            solver_s.append(rows[0][1]["elapsed"] if rows else math.nan)  # the worker's own time in the solver
-        ratio = _mean([a / library for a in app])
-        # With more runs than cores no run can keep its alone-time: against as many library runs at once,
-        # the ratio is what the pages and the server add.
-        ratio_at_once = _mean([a / library_at_once for a in app])
-        say(f"{tabs} tab(s), {steps} steps: app {_mean(app):.2f} s (tabs: " + ", ".join(f"{a:.2f}" for a in app)
-            + f"), library {library:.2f} s alone, {library_at_once:.2f} s {tabs} at once; ratio {ratio:.2f} "
-            f"(against {tabs} at once {ratio_at_once:.2f}); chart updates {_mean(rates):.2f}/s; first step shown "
-            f"{_mean(first_step):.2f} s after Start; solver time inside the workers {_mean(solver_s):.2f} s")
+        for round_ in range(1, rounds + 1):
+            cores = SOLVER_CORES if apart else None
+            library.append(library_seconds(steps, METRICS_EVERY, cores=cores))
+            library_at_once.append(library[-1] if tabs == 1 else
+                                   library_seconds(steps, METRICS_EVERY, at_once=tabs, cores=cores))
+            timed_app = run_tabs(pages, store, steps, tabs)
+            app.extend(timed_app["app"])
+            rates.extend(timed_app["rates"])
+            first_step.extend(timed_app["first step"])
+            solver_s.extend(timed_app["solver"])
+            ratios.append(_mean(timed_app["app"]) / library[-1])
+            ratios_at_once.append(_mean(timed_app["app"]) / library_at_once[-1])
+            slowdowns.append(_mean(timed_app["solver"]) / library_at_once[-1])
+            say(f"{tabs} tab(s){PAGE_APART if apart else ''}, round {round_}/{rounds}: library {library[-1]:.2f} s alone"
+                + (f", {library_at_once[-1]:.2f} s {tabs} at once" if tabs > 1 else "")
+                + f"; app {_mean(timed_app['app']):.2f} s (tabs: " + ", ".join(f"{a:.2f}" for a in timed_app["app"])
+                + f"); ratio {ratios[-1]:.2f}" + (f" (against {tabs} at once {ratios_at_once[-1]:.2f})" if tabs > 1
+                                                  else "")
+                + f"; the workers' solver time {_mean(timed_app['solver']):.2f} s")
+        ratio, ratio_at_once, slowdown = _median(ratios), _median(ratios_at_once), _median(slowdowns)
+        say(f"{tabs} tab(s){PAGE_APART if apart else ''}, {steps} steps, {rounds} round(s): ratio {ratio:.2f} (rounds: "
+            + ", ".join(f"{r:.2f}" for r in ratios) + f"), against {tabs} at once {ratio_at_once:.2f}; the workers' "
+            f"solver time against the library's ({tabs} at once) {slowdown:.2f}; chart updates {_mean(rates):.2f}/s; "
+            f"first step shown {_mean(first_step):.2f} s after Start")
 
         # Pause and Stop, in the first tab, while every tab runs a long run.
         for page in pages:
@@ -218,19 +236,70 @@ def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, library: fl
         else:
             stop = control_latency(db, first, run, "explore_stop", "stop", "stopped",
                                    lambda at: reached_state(first, at, ("stopped",), timeout=30))
-        say(f"{tabs} tab(s): Pause → counter frozen {pause[2]:.2f} s (in the archive {pause[0]:.2f} s, worker paused "
+        say(f"{tabs} tab(s){PAGE_APART if apart else ''}: Pause → counter frozen {pause[2]:.2f} s (in the archive "
+            f"{pause[0]:.2f} s, worker paused "
             f"{pause[1]:.2f} s); Stop → 'stopped' {stop[2]:.2f} s (in the archive {stop[0]:.2f} s, worker stopped "
             f"{stop[1]:.2f} s)")
-        return {"tabs": tabs, "metrics every": ",".join(map(str, sorted(every))), "library s": library,
-                "app s (mean)": _mean(app), "app/library": ratio, "library at once s": library_at_once,
-                "app/library at once": ratio_at_once, "first step s": _mean(first_step),
-                "worker solver s": _mean(solver_s), "chart updates/s": _mean(rates),
+        return {"tabs": tabs, "page apart": "yes" if apart else "no", "rounds": rounds,
+                "metrics every": ",".join(map(str, sorted(every))),
+                "library s": _median(library), "app s": _median(app), "app/library": ratio,
+                "library at once s": _median(library_at_once), "app/library at once": ratio_at_once,
+                "first step s": _mean(first_step), "worker solver s": _median(solver_s),
+                "solver/library": slowdown, "chart updates/s": _mean(rates),
                 "pause → frozen s": pause[2], "stop → stopped s": stop[2],
                 "pause/stop → archive s": f"{pause[0]:.2f}/{stop[0]:.2f}",
                 "→ worker s": f"{pause[1]:.2f}/{stop[1]:.2f}"}
     finally:
         context.close()
         stop_workers(db)  # whatever still runs
+        if apart:
+            every_core = set(range(os.cpu_count() or 1))
+            pin_apart(every_core, every_core)
+
+
+def run_tabs(pages: list[Any], store: Any, steps: int, tabs: int) -> dict[str, list[float]]:
+    """Start the run of `steps` in every tab at once, each as soon as its Start button is enabled (a page may
+    still be redrawing after the typed step count): per tab, seconds from Start to "finished" on the page,
+    chart updates per second, seconds to the first step shown, and the worker's own time in the solver."""
+    clicked = [wait_until(lambda page=page: press(page, "explore_start"), "the Start button", 60, interval=0.05,
+                          page=page) for page in pages]
+    app, rates, first_step, solver_s = [], [], [], []
+    for page, at in zip(pages, clicked):
+        app.append(timed("a run to finish on its page",
+                         lambda page=page, at=at: reached_state(page, at, ("finished",), timeout=90 + 30 * tabs)))
+        seen = monitor(page, at)
+        first_step.append(next((e["t"] - at for e in seen["log"] if e["step"] is not None), math.nan))
+        rates.append(chart_rate(seen["redraws"], at, at + app[-1]) if not math.isnan(app[-1]) else math.nan)
+        run = max((e["run"] for e in seen["log"]), default=None)  # this round's: the newest run the tab showed
+        rows = store.rows_since(run)[-1:] if run is not None else []
+        solver_s.append(rows[0][1]["elapsed"] if rows else math.nan)
+    return {"app": app, "rates": rates, "first step": first_step, "solver": solver_s}
+
+
+# --page-apart: the browser, the server, Playwright and this script on the last core, the solvers (the fork server,
+# so every worker it forks, and the library runs) on the others.
+PAGE_CORE = (os.cpu_count() or 1) - 1
+PAGE_APART = " (page apart: the browser and the server on their own core)"
+SOLVER_CORES = set(range(PAGE_CORE)) or {0}
+
+
+def pin_apart(page: set[int] | None = None, solvers: set[int] | None = None) -> None:
+    """Pin every thread of the browser, the server and this script to `page` (default {PAGE_CORE}), the fork
+    server's to `solvers` (default SOLVER_CORES); the threads and processes they start later inherit it."""
+    page, solvers = page or {PAGE_CORE}, solvers or SOLVER_CORES
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                command = f.read()
+            if b"pareto_app.worker" in command:
+                cores = solvers
+            elif any(name in command for name in (b"chrom", b"streamlit", b"playwright")) or int(pid) == os.getpid():
+                cores = page
+            else:
+                continue
+            for thread in os.listdir(f"/proc/{pid}/task"):
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(int(thread), cores)
 
 
 def settle_fork_server(timeout: float = 60.0) -> None:
@@ -268,16 +337,23 @@ def clicked_runs(store: Any) -> list[int]:
     return [int(i) for i in runs.loc[runs["parent"].isna(), "id"]]
 
 
+def _median(values: list[float]) -> float:
+    kept = [v for v in values if not math.isnan(v)]
+    return statistics.median(kept) if kept else math.nan
+
+
 def _mean(values: list[float]) -> float:
     kept = [v for v in values if not math.isnan(v)]
     return statistics.mean(kept) if kept else math.nan
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    print("\napp vs library (goals: app/library ≤ 1.1, chart updates ≥ 2/s, pause and stop ≤ 0.5 s); app s: Start "
-          "click to 'finished' on the page; library at once s: as many library runs side by side as tabs; "
-          "first step s: to the first step shown; worker solver s: the last "
-          "iterate's elapsed in the worker; pause/stop → archive s: click to its command in the archive (the server "
+    print("\napp vs library (goals: app/library ≤ 1.1, chart updates ≥ 2/s, pause and stop ≤ 0.5 s); medians over "
+          "rounds, each a library run then the app's; app s: Start click to 'finished' on the page; library at once "
+          "s: as many library runs side by side as tabs; page apart: the browser and the server on the last core, "
+          "the solvers on the others; first step s: to the first step shown; worker solver s: the last "
+          "iterate's elapsed in the worker; solver/library: that against the library (at once); "
+          "pause/stop → archive s: click to its command in the archive (the server "
           "ran the click); → worker s: click to the worker's paused/stopped status; nan: a bounded wait ran out")
     keys = list(rows[0])
     widths = [max(len(k), 6) for k in keys]
@@ -290,9 +366,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pareto_app bench app", description=__doc__.splitlines()[0])
     parser.add_argument("--tabs", type=int, nargs="+", default=[1, 4], help="tabs running at once (default: 1 4)")
     parser.add_argument("--steps", type=int, default=500, help="steps of the timed run (default: 500)")
+    parser.add_argument("--rounds", type=int, default=3, help="library-then-app rounds per number of tabs (default: 3)")
+    parser.add_argument("--page-apart", action="store_true",
+                        help="also measure with the browser and the server on the last core and the solvers on the "
+                             "others (Linux, 2 cores or more): as if the browser ran on the user's own computer")
     args = parser.parse_args(argv)
-    if any(n < 1 for n in args.tabs) or args.steps < 1:
-        parser.error("--tabs and --steps take whole numbers ≥ 1")
+    if args.page_apart and (not hasattr(os, "sched_setaffinity") or (os.cpu_count() or 1) < 2):
+        parser.error("--page-apart needs Linux and 2 cores or more")
+    if any(n < 1 for n in args.tabs) or args.steps < 1 or args.rounds < 1:
+        parser.error("--tabs, --steps and --rounds take whole numbers ≥ 1")
     reason = missing()
     if reason:
         print(f"bench app: {reason}", file=sys.stderr)
@@ -303,21 +385,15 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="pareto-app-bench-") as tmp, serve(Path(tmp)) as server, \
             sync_playwright() as playwright:
-        say(f"server up at {server.url}; archive {server.db}")
-        # The library first, with the server idle.
-        library = library_seconds(args.steps, METRICS_EVERY)
-        say(f"library: {TASK}, {SOLVER}, r = {PREFERENCE}, {args.steps} steps: {library:.2f} s")
-        at_once = {n: library if n == 1 else library_seconds(args.steps, METRICS_EVERY, at_once=n) for n in args.tabs}
-        for n in args.tabs:
-            if n > 1:
-                say(f"library, {n} runs at once: {at_once[n]:.2f} s each")
+        say(f"server up at {server.url}; archive {server.db}; {TASK}, {SOLVER}, r = {PREFERENCE}, {args.steps} steps")
         browser = launch_chromium(playwright)
         try:
             for tabs in args.tabs:
-                try:
-                    rows.append(measure(browser, server.url, server.db, tabs, args.steps, library, at_once[tabs]))
-                except AssertionError as err:  # a bounded wait ran out: say so, go on with the next
-                    say(f"{tabs} tab(s): gave up: {err}")
+                for apart in (False, True) if args.page_apart else (False,):
+                    try:
+                        rows.append(measure(browser, server.url, server.db, tabs, args.steps, args.rounds, apart))
+                    except AssertionError as err:  # a bounded wait ran out: say so, go on with the next
+                        say(f"{tabs} tab(s){', page apart' if apart else ''}: gave up: {err}")
         finally:
             browser.close()
     if rows:
