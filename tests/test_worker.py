@@ -364,31 +364,53 @@ def _autogroup_nice(pid: int) -> int | None:
         return None
 
 
-def test_a_worker_runs_below_the_server_s_cpu_priority(store, monkeypatch):
-    """The server and the browser take a core first when they share the machine with workers: a worker's
-    niceness is its launcher's plus `NICENESS` (Unix priority, capped at 19), or what the person set; with
-    Linux's autogroups, its session's group has that niceness too (else the server's and the browser's
-    sessions would share the CPU with it as equals, whatever its own niceness)."""
-    from pareto_app.worker import NICENESS
+def _priority(pid: int) -> tuple[int, int | None]:
+    """(niceness, its autogroup's niceness or None) of process `pid`."""
+    return os.getpriority(os.PRIO_PROCESS, pid), _autogroup_nice(pid)
+
+
+def test_workers_step_aside_for_the_server_once_they_crowd_the_cores(store, monkeypatch):
+    """The server and the browser take a core first once as many workers step as there are cores: each worker's
+    niceness is then its launcher's plus `NICENESS` (Unix priority, capped at 19), its autogroup's too (Linux:
+    else the server's and the browser's sessions share the CPU with it as equals, whatever its niceness). A
+    worker with a core to spare keeps its launcher's priority; a niceness the person set applies at once."""
+    from pareto_app.worker import NICENESS, usable_cores
 
     if not hasattr(os, "getpriority"):
         pytest.skip("no Unix process priorities here")
     own = os.getpriority(os.PRIO_PROCESS, 0)
-    for variable, added in ((None, NICENESS), ("3", 3)):
-        if variable is None:
-            monkeypatch.delenv("PARETO_APP_WORKER_NICENESS", raising=False)
-        else:
-            monkeypatch.setenv("PARETO_APP_WORKER_NICENESS", variable)
-        launcher.shutdown_fork_server()  # one started before would carry the environment of then
-        run_id = launcher.start(store, spec(), num_objectives=2)
-        pid = wait_for(lambda: (state := store.state(run_id))["iterations"] > 0 and state["pid"], "a stepping worker")
-        try:
-            assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, own + added)
-            group = _autogroup_nice(pid)
-            assert group is None or group == min(19, own + added), group
-        finally:
-            store.command(run_id, "stop")
-            wait_ended(store, run_id)
+    lowered = min(19, own + NICENESS)
+    monkeypatch.delenv("PARETO_APP_WORKER_NICENESS", raising=False)
+    launcher.shutdown_fork_server()  # one started before would carry the environment of then
+    runs: list[int] = []
+    try:
+        runs.append(launcher.start(store, spec(), num_objectives=2))
+        first = wait_for(lambda: (state := store.state(runs[0]))["iterations"] > 0 and state["pid"], "a stepping worker")
+        if usable_cores() > 1:
+            time.sleep(3.0)  # longer than a worker waits between two looks at how crowded the machine is
+            assert os.getpriority(os.PRIO_PROCESS, first) == own, "alone on the cores, a worker keeps its priority"
+        while len(runs) < usable_cores():
+            runs.append(launcher.start(store, spec(), num_objectives=2))
+        pids = [wait_for(lambda r=r: (state := store.state(r))["iterations"] > 0 and state["pid"], "stepping workers")
+                for r in runs]
+        for pid in pids:
+            wait_for(lambda pid=pid: _priority(pid)[0] == lowered, "the workers to step aside", timeout=15)
+            assert _priority(pid)[1] in (None, lowered), _priority(pid)
+    finally:
+        for r in runs:
+            store.command(r, "stop")
+        for r in runs:
+            wait_ended(store, r)
+
+    monkeypatch.setenv("PARETO_APP_WORKER_NICENESS", "3")
+    launcher.shutdown_fork_server()
+    run_id = launcher.start(store, spec(), num_objectives=2)
+    pid = wait_for(lambda: (state := store.state(run_id))["iterations"] > 0 and state["pid"], "a stepping worker")
+    try:
+        assert _priority(pid)[0] == min(19, own + 3) and _priority(pid)[1] in (None, min(19, own + 3))
+    finally:
+        store.command(run_id, "stop")
+        wait_ended(store, run_id)
     launcher.shutdown_fork_server()
 
 
