@@ -457,8 +457,8 @@ class StepAside:
     workers as cores. A click and a redraw then get a core at once, and the workers take every cycle they
     leave (2 cores, 4 tabs, in one sitting: Stop → "stopped" on the page 0.61 s against 2.13 s at full priority,
     Pause 0.09 s against 0.27 s). With fewer workers than cores it keeps its priority: the page has a core of its
-    own, and a niced worker only lost more of its time to the browser's bursts (1 tab: the solver's time 1.62×
-    the library's against 1.42× at full priority). Asked at most every CROWDED_EVERY_S; once lowered, the
+    own, and a niced worker only lost more of its time to the browser's bursts (1 tab, 1,000 steps: app time 1.61-1.63×
+    the library's against 1.28-1.57× at full priority). Asked at most every CROWDED_EVERY_S; once lowered, the
     priority stays lowered. A niceness the person set applies from the start."""
 
     def __init__(self) -> None:
