@@ -82,29 +82,24 @@ def say(text: str) -> None:
     print(f"[bench app] {text}", flush=True)
 
 
-def library_seconds(steps: int, metrics_every: int, repeats: int = 1, at_once: int = 1,
-                    cores: set[int] | None = None) -> float:
+def library_seconds(steps: int, metrics_every: int, at_once: int = 1, cores: set[int] | None = None) -> float:
     """The run through the library, in a fresh process as a worker is (torch imported and warmed up first), `at_once`
-    processes side by side (as many as tabs will run), on `cores` (default: any): the best of `repeats` of their
-    mean time."""
+    processes side by side (as many as tabs will run), on `cores` (default: any): their mean time."""
     code = LIBRARY.format(task=TASK, solver=SOLVER, preference=list(PREFERENCE))
     env = dict(os.environ)
     if at_once > 1:  # side by side, each its share of the cores: more torch threads would only fight
         env["OMP_NUM_THREADS"] = str(max(1, len(cores or range(os.cpu_count() or 1)) // at_once))
-    best = float("inf")
-    for _ in range(repeats):
-        procs = [subprocess.Popen([sys.executable, "-c", code, str(steps), str(metrics_every)], cwd=ROOT,
-                                  stdout=subprocess.PIPE, text=True, env=env,
-                                  preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None)
-                 for _ in range(at_once)]
-        times = []
-        for proc in procs:
-            out = proc.communicate(timeout=300 * at_once)[0].split()
-            if proc.returncode != 0 or out[1] != "finished":
-                raise RuntimeError(f"a library run ended {out[1:2] or proc.returncode!r}")
-            times.append(float(out[0]))
-        best = min(best, statistics.fmean(times))
-    return best
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(steps), str(metrics_every)], cwd=ROOT,
+                              stdout=subprocess.PIPE, text=True, env=env,
+                              preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None)
+             for _ in range(at_once)]
+    times = []
+    for proc in procs:
+        out = proc.communicate(timeout=300 * at_once)[0].split()
+        if proc.returncode != 0 or out[1] != "finished":
+            raise RuntimeError(f"a library run ended {out[1:2] or proc.returncode!r}")
+        times.append(float(out[0]))
+    return statistics.fmean(times)
 
 
 def chart_rate(redraws: list[float], start: float, end: float) -> float:
@@ -187,8 +182,8 @@ def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, rounds: int
         # and 5.7 s a minute apart, nothing else running): each round pairs a library run with the app's.
         library, library_at_once, ratios, ratios_at_once, slowdowns = [], [], [], [], []
         app, rates, first_step, solver_s = [], [], [], []
+        cores = SOLVER_CORES if apart else None
         for round_ in range(1, rounds + 1):
-            cores = SOLVER_CORES if apart else None
             library.append(library_seconds(steps, METRICS_EVERY, cores=cores))
             library_at_once.append(library[-1] if tabs == 1 else
                                    library_seconds(steps, METRICS_EVERY, at_once=tabs, cores=cores))
