@@ -53,6 +53,11 @@ def wait_for(probe, what, timeout=60.0, interval=0.02):
         time.sleep(interval)
 
 
+def stepping_pid(store, run_id):
+    """The pid of the worker of `run_id` once it has taken a step."""
+    return wait_for(lambda: (state := store.state(run_id))["iterations"] > 0 and state["pid"], "a stepping worker")
+
+
 def wait_ended(store, run_id, timeout=90.0):
     # Ended, and let go by its worker (which writes the final status first, then the exact Result).
     wait_for(lambda: (state := store.state(run_id))["status"] not in LIVE_STATES and state["pid"] is None,
@@ -385,14 +390,13 @@ def test_workers_step_aside_for_the_server_once_they_crowd_the_cores(store, monk
     runs: list[int] = []
     try:
         runs.append(launcher.start(store, spec(), num_objectives=2))
-        first = wait_for(lambda: (state := store.state(runs[0]))["iterations"] > 0 and state["pid"], "a stepping worker")
+        first = stepping_pid(store, runs[0])
         if usable_cores() > 1:
             time.sleep(3.0)  # longer than a worker waits between two looks at how crowded the machine is
             assert os.getpriority(os.PRIO_PROCESS, first) == own, "alone on the cores, a worker keeps its priority"
         while len(runs) < usable_cores():
             runs.append(launcher.start(store, spec(), num_objectives=2))
-        pids = [wait_for(lambda r=r: (state := store.state(r))["iterations"] > 0 and state["pid"], "stepping workers")
-                for r in runs]
+        pids = [stepping_pid(store, r) for r in runs]
         for pid in pids:
             wait_for(lambda pid=pid: _priority(pid)[0] == lowered, "the workers to step aside", timeout=15)
             assert _priority(pid)[1] in (None, lowered), _priority(pid)
@@ -405,7 +409,7 @@ def test_workers_step_aside_for_the_server_once_they_crowd_the_cores(store, monk
     monkeypatch.setenv("PARETO_APP_WORKER_NICENESS", "3")
     launcher.shutdown_fork_server()
     run_id = launcher.start(store, spec(), num_objectives=2)
-    pid = wait_for(lambda: (state := store.state(run_id))["iterations"] > 0 and state["pid"], "a stepping worker")
+    pid = stepping_pid(store, run_id)
     try:
         assert _priority(pid)[0] == min(19, own + 3) and _priority(pid)[1] in (None, min(19, own + 3))
     finally:
@@ -453,8 +457,7 @@ def test_workers_are_forked_by_one_fork_server_and_outlive_it(store):
     server = launcher._server
     first = launcher.start(store, spec(), num_objectives=2)
     second = launcher.start(store, spec(preference=[0.2, 0.8]), num_objectives=2)
-    pids = [wait_for(lambda r=r: (state := store.state(r))["iterations"] > 0 and state["pid"], "a stepping worker")
-            for r in (first, second)]
+    pids = [stepping_pid(store, r) for r in (first, second)]
     assert len(set(pids)) == 2 and server.pid not in pids
     assert {w.pid for w in launcher.workers()} == set(pids)
     for pid in pids:  # forked by the fork server, each in a session of its own (it outlives the app's server)
@@ -486,8 +489,7 @@ def test_without_a_fork_server_each_run_gets_a_fresh_interpreter(store, monkeypa
     monkeypatch.setattr(launcher, "FORKS", False)  # as on macOS and Windows
     launcher.shutdown_fork_server()
     runs = [launcher.start(store, spec(preference=[r, 1 - r]), num_objectives=2) for r in (0.3, 0.7)]
-    pids = [wait_for(lambda r=r: (state := store.state(r))["iterations"] > 0 and state["pid"], "a stepping worker")
-            for r in runs]
+    pids = [stepping_pid(store, r) for r in runs]
     assert len(set(pids)) == 2
     for pid in pids:  # this process's own children, each in a session of its own
         assert _parent_and_session(pid) == (os.getpid(), pid)
