@@ -1,7 +1,7 @@
 """Explore: run a solver, watch it stream, steer it with the preference, choose and export a point.
 
-The run executes in its own worker process and writes to the archive; this page reads the rows
-newer than what it has (a fragment, several times a second) and writes its clicks (pause,
+The run executes in its own worker process and writes to the archive; this page's live parts (status
+line, charts) ask the server for what is newer, several times a second, and the page writes its clicks (pause,
 resume, stop, a new preference) to the run's control row, which the worker reads at every step.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Callable
 
@@ -20,26 +21,29 @@ from pareto_app.result import Result
 from pareto_app.runspec import RunSpec
 from pareto_app.store import LIVE_STATES
 from pareto_app.termination import Termination
+from ui import live_feed
 from ui.charts import metric_lines, objective_space, run_step, thin, weights_chart
 from ui.exploration import Exploration, RunView, live_point_payload, look_every, objective_matrix, point_payload, problem_key
-from ui.live_chart import clicked_points, live_chart
+from ui.live_chart import chart_feed, clicked_points, live_chart
+from ui.live_status import live_status
 from ui.preference import preference_widget, show_preference
 from ui.setup import Setup, analytic_front, current_setup
 from ui.store import archive, archive_problem, exports
 
-# While a run is live, the run panel (buttons, status line) and the objective space redraw this often,
-# each a fragment of its own; the metric charts, a third, less often. Each redraw sends only thinned data
-# (a line per trace). A click on Pause/Stop reruns only the small panel, after the click has waited up to
-# ACK_WAIT_S for the worker to obey, so that it shows the state reached. Each fragment run costs the
-# browser a render of the page's elements, so the panel looks no more often than the chart redraws (it
-# looked every 0.25 s before the clicks waited). While a run is paused the page looks slowly; with more
-# stepping workers than cores, proportionally less often: a redraw then takes its CPU from the solvers,
-# and clicks wait behind the redraws of every tab.
+# While a run is live, its status line and charts follow the archive through their feeds (ui/live_feed.py):
+# each asks the server for its newer content at the pace the answer sets, with no Streamlit rerun per update
+# (a rerun costs the browser a render of the page's whole element tree, changed or not). The page reruns
+# only on a click, and on a change of the run's state that it draws differently (buttons; the whole page
+# once the run has produced its first iterates or ended). A click on Pause/Stop reruns only the small
+# panel, after waiting up to ACK_WAIT_S for the worker to obey, so that it shows the state reached. While
+# a run is paused the feeds are asked slowly; with more stepping workers than cores, less often.
+STATUS_EVERY_S = 0.25
 REDRAW_EVERY_S = 0.4
 METRICS_EVERY_S = 2.0
 ACK_WAIT_S = 0.3
 PAUSED_EVERY_S = 1.0
 WATCH_EVERY_S = 1.0
+READ_EVERY_S = 0.1  # the feeds of one page ask one after the other: one archive read serves them all
 CORES = os.cpu_count() or 1
 
 
@@ -52,17 +56,22 @@ setup_problem = problem_key(setup.task, setup.task_params)  # the sidebar's prob
 store = archive()
 launcher.warm()  # the fork server ready before the first Start
 exploration: Exploration = st.session_state.setdefault("explore_exploration", Exploration())
+# The session's views are read by this script and by its feeds (server threads): one at a time.
+lock: threading.RLock = st.session_state.setdefault("explore_lock", threading.RLock())
+token: str = st.session_state.setdefault("explore_live_token", live_feed.new_token())
 run_id: int | None = st.session_state.get("explore_run")
 view: RunView | None = None
 if run_id is not None:
     try:
-        view = exploration.watch(store, run_id)
-        view.refresh(store)
+        with lock:
+            view = exploration.watch(store, run_id)
+            view.refresh(store)
     except KeyError:  # deleted from the Runs page
         st.session_state.pop("explore_run", None)
         exploration.views.pop(run_id, None)
         run_id = None
 running = view is not None and view.live
+drawn_state = None  # the run's state as this run of the page draws it (`run_state`)
 
 st.title("Explore")
 st.caption("Drag the preference while the solver runs: it follows from its next step.")
@@ -153,26 +162,38 @@ def _obeyed(command: str, status: str) -> bool:
     return status == ("paused" if command == "pause" else "running")
 
 
-def wanted_interval(current: RunView | None) -> float | None:
-    return look_every(current, REDRAW_EVERY_S, PAUSED_EVERY_S, store.stepping_workers() / CORES)
+def run_state(current: RunView) -> str:
+    """What the page draws differently: the run's status, the command last given, whether it has iterates."""
+    return f"{current.status}|{current.command}|{'rows' if len(current.history) else 'none'}"
 
 
-interval = wanted_interval(view)
+def ask_every(current: RunView, every: float) -> float | None:
+    """Seconds until a feed of `current` asks again (None: the run ended; see `look_every`)."""
+    return look_every(current, every, PAUSED_EVERY_S, store.stepping_workers() / CORES)
 
 
-@st.fragment(run_every=interval)
+def keep_watching(current: RunView) -> None:
+    """What a page does while it shows a run: it marks the run watched (its idle limit counts from the last
+    mark), and, while the run waits for its worker, takes up the fork server's answers (a job it could not
+    start fails its run, said here)."""
+    if current.status == "queued":
+        launcher.warm()
+    # A write: once a second is plenty for an idle limit of seconds, and leaves the archive to the worker.
+    # (On the view, not in the session's state: a feed asks from a server thread, outside the script.)
+    if current.live and time.monotonic() - current.watched_at >= WATCH_EVERY_S:
+        store.watch(current.run_id)
+        current.watched_at = time.monotonic()
+
+
+@st.fragment
 def run_panel() -> None:
-    """The buttons and the status line of the run shown, as often as the objective space while it is live,
-    and at once after a click on one of its buttons (a rerun of this fragment only: quick)."""
+    """The buttons and the status line of the run shown; rerun on a click on one of its buttons, and when
+    the status line's feed sees the run's state change."""
     current = exploration.views.get(st.session_state.get("explore_run"))
     if current is not None:
-        current.refresh(store)
-        if current.status == "queued":
-            launcher.warm()  # takes up the fork server's answers: a job it could not start fails its run, said here
-        # A write: once a second is plenty for an idle limit of seconds, and leaves the archive to the worker.
-        if time.monotonic() - st.session_state.get("explore_watched_at", 0.0) >= WATCH_EVERY_S:
-            store.watch(current.run_id)
-            st.session_state["explore_watched_at"] = time.monotonic()
+        with lock:
+            current.refresh(store)
+        keep_watching(current)
     live_now = current is not None and current.live
     c1, c2, c3 = st.columns(3)
     start = c1.button("Start", type="primary", key="explore_start",
@@ -191,58 +212,101 @@ def run_panel() -> None:
         st.info("Set a preference and press Start.")
         return
     status_line(current)
-    wanted = wanted_interval(current)
-    if wanted != interval:
-        # The run paused, resumed or ended, or the machine got busier or freer: the page reruns with other
-        # intervals (an ended run's charts stop ticking, the front below takes its last points), a tick after
-        # this panel showed the new state. Rerunning at once would hold that back until the whole page is
-        # drawn: a second, on a long run. Going faster (resumed), nothing is held back: at once.
-        faster = wanted is not None and (interval is None or wanted < interval)
-        if faster or st.session_state.get("explore_retick") == (current.run_id, wanted):
-            st.rerun()
-        st.session_state["explore_retick"] = (current.run_id, wanted)
+    state = run_state(current)
+    if current.run_id == run_id and state != drawn_state and (not current.live or state.endswith("|rows")
+                                                              and not drawn_state.endswith("|rows")):
+        st.rerun()  # the run ended, or has its first iterates: the charts and the front are drawn anew
 
 
 def status_line(current: RunView) -> None:
-    history = current.history
     if current.status in ("diverged", "failed", "interrupted"):
         (st.warning if current.status == "interrupted" else st.error)(f"{current.label} {current.status}: "
                                                                        f"{current.message}")
     elif current.message and not current.live:
         st.caption(current.message)
+    update = status_update(current.run_id, read=False)
+    feed = None
+    if current.live:
+        feed = live_feed.publish(token, "status", lambda run=current.run_id: status_update(run), lock)
+    else:
+        live_feed.withdraw(token, "status")
+    live_status(update.content(), key="explore_status", feed=feed, version=update.version, every=update.every)
+
+
+def status_update(run: int, read: bool = True) -> live_feed.Update:
+    """The status line of run `run` as the page shows it: a progress bar, the status line ("run #7:
+    wc-mhgd · running · step 42 / 500 · 812 it/s · oracle calls: ...") and the weights. With `read`, the
+    newest rows are read first (and the run marked watched): what its feed answers."""
+    current = exploration.views[run]
+    if read:
+        current.refresh_if_older(store, READ_EVERY_S)
+        keep_watching(current)
+    history = current.history
     if len(history) == 0:
-        created = store.state(current.run_id)["created"]
-        waited = time.time() - _timestamp(created)
-        st.progress(0.0)
-        st.markdown(f"**{current.label}** · {current.shown_status} · starting: "
-                    f"{current.message or 'waiting for a worker process'} · {waited:.0f} s")
-        return
-    last = history.last
-    oracle = ", ".join(f"{k[len('oracle_'):]} {int(v)}" for k, v in last.items()
-                       if k.startswith("oracle_") and k != "oracle_total")
-    steps = current.steps
-    st.progress(current.progress)
-    st.markdown(f"**{current.label}** · {current.shown_status} · step **{int(last['step']) + 1}**"
-                f"{'' if steps is None else f' / {steps}'} · {_rate(history)} · oracle calls: {oracle}")
-    st.caption("weights: " + ", ".join(
-        f"{labels[s] if s < len(labels) else f'f{s + 1}'} {history.weights[-1, s]:.3f}" for s in range(history.S)))
+        waited = time.time() - _timestamp(store.state(current.run_id)["created"])
+        line = [[current.label, True], [f" · {current.shown_status} · starting: "
+                                        f"{current.message or 'waiting for a worker process'} · {waited:.0f} s", False]]
+        content = {"progress": 0.0, "line": line, "caption": "", "state": run_state(current)}
+    else:
+        last = history.last
+        oracle = ", ".join(f"{k[len('oracle_'):]} {int(v)}" for k, v in last.items()
+                           if k.startswith("oracle_") and k != "oracle_total")
+        steps = current.steps
+        line = [[current.label, True], [f" · {current.shown_status} · step ", False], [f"{int(last['step']) + 1}", True],
+                [f"{'' if steps is None else f' / {steps}'} · {_rate(history)} · oracle calls: {oracle}", False]]
+        caption = "weights: " + ", ".join(f"{labels[s] if s < len(labels) else f'f{s + 1}'} {history.weights[-1, s]:.3f}"
+                                          for s in range(history.S))
+        content = {"progress": current.progress, "line": line, "caption": caption, "state": run_state(current)}
+    version = json.dumps(content, default=str)
+    return live_feed.Update(version, lambda: content, ask_every(current, STATUS_EVERY_S))
 
 
-@st.fragment(run_every=interval)
+@st.fragment
 def live() -> None:
-    """The objective space, a few times a second while the run is live."""
+    """The objective space; while the run is live its feed follows the run."""
     if st.session_state.pop("explore_choice_clicked", False):
         st.rerun()  # the click reran only this fragment: redraw the page, whose selectbox shows the choice
     current = exploration.views.get(st.session_state.get("explore_run"))
-    if current is None or len(current.history) == 0:
+    if current is None:
+        live_feed.withdraw(token, "objective")
         idle_objective_space()
         return
-    # The run panel reads the archive (as often as this redraws): the view holds its newest rows.
-    history = current.history
-    same_problem = current.problem == setup_problem
-    if not same_problem:
+    if current.problem != setup_problem:
         other = current.task if current.task != setup.task else f"{current.task} with other task parameters"
         st.caption(f"this run is on {other}; choose them in the sidebar to steer it and to see its analytic front")
+    with lock:
+        update = objective_update(current.run_id, read=False)
+    feed = None
+    if current.live:
+        feed = live_feed.publish(token, "objective", lambda run=current.run_id: chart_feed(objective_update(run)), lock)
+    else:
+        live_feed.withdraw(token, "objective")
+    live_chart(update.content(), key="explore_objective_space", on_click=_remember_front_click, feed=feed,
+               version=update.version, every=update.every)
+
+
+def objective_update(run: int, read: bool = True) -> live_feed.Update:
+    """The objective space of run `run` (the front so far, other runs' iterates, its trajectory; before its
+    first step, the idle chart) as a figure. With `read`, the newest rows are read first: what its feed
+    answers (`chart_feed`)."""
+    current = exploration.views[run]
+    if read:
+        current.refresh_if_older(store, READ_EVERY_S)
+    version = f"{current.run_id}:{current.seq}:{current.status}"
+
+    def content() -> dict:
+        if len(current.history) == 0:
+            fig = idle_figure()
+        else:
+            fig = objective_figure(current)
+        return fig
+
+    return live_feed.Update(version, content, ask_every(current, REDRAW_EVERY_S))
+
+
+def objective_figure(current: RunView):
+    history = current.history
+    same_problem = current.problem == setup_problem
     front = exploration.front(current.problem, tolerance)
     # Other runs' iterates as points; this run's own are its trajectory, one path however long.
     explored = exploration.points(current.problem)
@@ -250,35 +314,66 @@ def live() -> None:
     shown_labels = labels if history.S == S else [f"f{s + 1}" for s in range(history.S)]
     analytic = analytic_front(setup) if same_problem else None
     shown_pref = preference if preference is not None and len(preference) == history.S else history.preference[-1]
-    fig = objective_space(explored, front, thin(history.frame(), TRAJECTORY_SHOWN), shown_pref, shown_labels,
-                          analytic, history.changes, run=current.run_id)
-    live_chart(fig, key="explore_objective_space", on_click=_remember_front_click)
+    return objective_space(explored, front, thin(history.frame(), TRAJECTORY_SHOWN), shown_pref, shown_labels,
+                           analytic, history.changes, run=current.run_id)
 
 
-def idle_objective_space() -> None:
+def idle_figure():
     """Before a run's first step: the front so far, the analytic front and the preference ray. The chart (and
     plotly.js in its frame) is then ready when the iterates come, rather than loading as the run starts."""
     shown_pref = preference if preference is not None else [1.0 / S] * S
-    fig = objective_space(exploration.points(setup_problem), exploration.front(setup_problem, tolerance), pd.DataFrame(),
-                          shown_pref, labels, analytic_front(setup))
-    live_chart(fig, key="explore_objective_space", on_click=_remember_front_click)
+    return objective_space(exploration.points(setup_problem), exploration.front(setup_problem, tolerance),
+                           pd.DataFrame(), shown_pref, labels, analytic_front(setup))
 
 
-@st.fragment(run_every=METRICS_EVERY_S * interval / REDRAW_EVERY_S if interval is not None else None)
+def idle_objective_space() -> None:
+    live_chart(idle_figure(), key="explore_objective_space", on_click=_remember_front_click)
+
+
+@st.fragment
 def live_metrics() -> None:
-    """The KKT residual, constraint violation and weights: read more slowly than the objective space."""
+    """The KKT residual, constraint violation and weights; while the run is live their feeds follow it, more
+    slowly than the objective space."""
     current = exploration.views.get(st.session_state.get("explore_run"))
     if current is None or len(current.history) == 0:
+        for part in ("metrics", "weights"):
+            live_feed.withdraw(token, part)
         return
-    history = current.history
-    shown_labels = labels if history.S == S else [f"f{s + 1}" for s in range(history.S)]
-    frame = thin(history.frame(), METRIC_POINTS_SHOWN)
     c1, c2 = st.columns(2)
-    with c1:
-        live_chart(metric_lines(frame, ["kkt_residual", "constraint_violation", "stationarity"],
-                                "KKT residual and constraint violation", changes=history.changes), key="explore_metrics")
-    with c2:
-        live_chart(weights_chart(frame, shown_labels, history.changes), key="explore_weights")
+    for column, part in ((c1, "metrics"), (c2, "weights")):
+        with lock:
+            update = metrics_update(current.run_id, part, read=False)
+        feed = None
+        if current.live:
+            follow = lambda run=current.run_id, part=part: chart_feed(metrics_update(run, part))  # noqa: E731
+            feed = live_feed.publish(token, part, follow, lock)
+        else:
+            live_feed.withdraw(token, part)
+        with column:
+            live_chart(update.content(), key=f"explore_{part}", feed=feed, version=update.version,
+                       every=update.every)
+
+
+def metrics_update(run: int, part: str, read: bool = True) -> live_feed.Update:
+    """The chart `part` ("metrics": KKT residual, constraint violation, stationarity; "weights") of run `run`.
+    With `read`, the newest rows are read first: what its feed answers."""
+    current = exploration.views[run]
+    if read:
+        current.refresh_if_older(store, READ_EVERY_S)
+    version = f"{current.run_id}:{current.seq}:{current.status}"
+
+    def content() -> dict:
+        history = current.history
+        frame = thin(history.frame(), METRIC_POINTS_SHOWN)
+        if part == "metrics":
+            fig = metric_lines(frame, ["kkt_residual", "constraint_violation", "stationarity"],
+                               "KKT residual and constraint violation", changes=history.changes)
+        else:
+            shown_labels = labels if history.S == S else [f"f{s + 1}" for s in range(history.S)]
+            fig = weights_chart(frame, shown_labels, history.changes)
+        return fig
+
+    return live_feed.Update(version, content, ask_every(current, METRICS_EVERY_S))
 
 
 def chosen_point(run_id: int, step: int, x, y) -> tuple[dict, Callable[[], Result]]:
@@ -317,6 +412,8 @@ def _remember_front_click() -> None:
             st.session_state["explore_choice_clicked"] = True
 
 
+if view is not None:
+    drawn_state = run_state(view)
 with panel:
     run_panel()
 with right:

@@ -300,12 +300,29 @@ def _parse_weights(texts: list[str]) -> tuple[float, ...] | None:
     return None
 
 
+# The Explore page's status line and weights are drawn by a component (ui/live_status.py) in a frame of the
+# page's origin: statusOf() reads them, {line, caption} (null where there is none).
+_STATUS_OF = """const statusOf = () => {
+    const box = document.querySelector('.st-key-explore_status');
+    const frame = box && box.querySelector('iframe');
+    const doc = frame && frame.contentDocument;
+    const line = doc && doc.getElementById('line'), caption = doc && doc.getElementById('caption');
+    return {line: line ? line.textContent : null, caption: caption ? caption.textContent : null};
+};
+"""
+
+
+def _status_texts(page: Page) -> dict[str, str | None]:
+    return page.evaluate("() => { " + _STATUS_OF + " return statusOf(); }")
+
+
 def status(page: Page, starting: bool = False) -> dict[str, Any] | None:
     """The Explore page's status line, "run #7: wc-mhgd · running · step 42 / 100000 · ...", parsed.
 
     A run that has no iterate yet ("... · starting: building the task ...") counts only with `starting`
     (its step is then None)."""
-    return _parse_status(_live_texts(page, "stMarkdownContainer"), starting)
+    line = _status_texts(page)["line"]
+    return _parse_status([line] if line else [], starting)
 
 
 def current_status(page: Page, timeout: float = 15.0) -> dict[str, Any]:
@@ -315,7 +332,8 @@ def current_status(page: Page, timeout: float = 15.0) -> dict[str, Any]:
 
 def weights(page: Page) -> tuple[float, ...] | None:
     """The Explore page's caption "weights: f1 a, f2 b[, f3 c]" as (a, b[, c])."""
-    return _parse_weights(_live_texts(page, "stCaptionContainer"))
+    caption = _status_texts(page)["caption"]
+    return _parse_weights([caption] if caption else [])
 
 
 def current_weights(page: Page, timeout: float = 15.0) -> tuple[float, ...]:
@@ -326,9 +344,12 @@ def snapshot(page: Page) -> dict[str, Any]:
     """The Explore page's status line, weights and preference caption ("r = (...)"), read in one call (a
     page drawing a live run can take seconds to answer each); a key is None where it is not shown."""
     texts = page.evaluate("""() => {
+        """ + _STATUS_OF + """
         const live = id => Array.from(document.querySelectorAll(
             `[data-testid='stElementContainer']:not([data-stale='true']) [data-testid='${id}']`), e => e.innerText);
-        return {markdown: live('stMarkdownContainer'), captions: live('stCaptionContainer')};
+        const shown = statusOf();
+        return {markdown: [shown.line, ...live('stMarkdownContainer')].filter(t => t),
+                captions: [shown.caption, ...live('stCaptionContainer')].filter(t => t)};
     }""")
     preference = next((tuple(float(v) for v in m[1].split(", ")) for m in
                        (re.match(r"^r = \(([^)]*)\)", t.strip()) for t in texts["captions"]) if m), None)
@@ -503,23 +524,21 @@ def full_page_screenshot(page: Page, path: Path, charts: tuple[str, ...] = (), s
 # Python's time.time()).
 
 _MONITOR_JS = """chart => {
-    """ + _PLOT_OF + """
+    """ + _PLOT_OF + _STATUS_OF + """
     if (window.__pareto) return true;
     const re = /^run #(\\d+): (\\S+) · ([^·]+?) · (?:step (\\d+)(?: \\/ (\\d+))?|starting)/;
     const m = window.__pareto = {log: [], redraws: [], last: '', sig: ''};
     const tick = () => {
         const now = Date.now();
-        for (const el of document.querySelectorAll(
-                "[data-testid='stElementContainer']:not([data-stale='true']) [data-testid='stMarkdownContainer']")) {
-            const g = re.exec(el.innerText.trim());
-            if (!g) continue;
+        const line = statusOf().line;
+        const g = line && re.exec(line.trim());
+        if (g) {
             const key = `${g[1]}|${g[3]}|${g[4]}`;
             if (key !== m.last) {
                 m.last = key;
                 m.log.push({t: now, run: +g[1], state: g[3], step: g[4] === undefined ? null : +g[4]});
                 if (m.log.length > 5000) m.log.splice(0, 1000);
             }
-            break;
         }
         const plot = plotOf(chart), gd = plot && plot.gd;
         const t = gd && gd._fullData && gd._fullData.find(d => d.name === 'trajectory');

@@ -10,6 +10,7 @@ chooses a point.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,9 +67,12 @@ class RunView:
         return (self.spec.get("termination") or {}).get("steps") or self.spec.get("steps")
 
     behind: bool = False  # the last read hit READ_PER_TICK: more rows are waiting
+    read_at: float = 0.0  # time.monotonic() of the last read
+    watched_at: float = 0.0  # time.monotonic() when a page last marked the run watched (RunStore.watch)
 
     def refresh(self, store: RunStore) -> int:
         """Read what is new in the archive; the number of new rows."""
+        self.read_at = time.monotonic()
         # The state first: rows a worker writes before it ends are then all read below.
         state = store.state(self.run_id)
         self.status, self.message, self.progress = state["status"], state["message"] or "", float(state["progress"])
@@ -79,6 +83,11 @@ class RunView:
             self.history.extend(row for _, row in rows)
         self.behind = len(rows) == READ_PER_TICK
         return len(rows)
+
+    def refresh_if_older(self, store: RunStore, seconds: float) -> int:
+        """`refresh`, unless the last read is less than `seconds` old (the parts of a page shown live ask
+        one after the other: one read serves them all); the number of new rows."""
+        return self.refresh(store) if time.monotonic() - self.read_at >= seconds else 0
 
     @property
     def shown_status(self) -> str:

@@ -26,6 +26,8 @@ import plotly.graph_objects as go
 import streamlit as st
 import streamlit.components.v1 as components
 
+from ui.live_feed import Update
+
 PAGE = Path(__file__).resolve().parent / "components" / "live_chart" / "index.html"
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 
@@ -64,15 +66,27 @@ def _fill(folder: Path, page: bytes) -> Path:
 _component = components.declare_component("live_chart", path=str(_served_folder()))
 
 
-def live_chart(fig: go.Figure, key: str, on_click: Callable[[], None] | None = None, height: int | None = None) -> None:
-    """Draw `fig` in the chart with `key`, in place of what it showed (`fig` is given away: its template is
-    dropped for the page's own). With `on_click`, a click on a point calls it (a widget callback);
-    `clicked_points(key)` then says which points."""
-    fig.layout.template = None  # the page's own template, Streamlit's look, and 6 kB less per redraw
-    spec = fig.to_json(validate=False)
+def figure_spec(fig: go.Figure) -> str:
+    """`fig` as the chart draws it (`fig` is given away: its template is dropped for the page's own, Streamlit's
+    look, and 6 kB less per redraw)."""
+    fig.layout.template = None
+    return fig.to_json(validate=False)
+
+
+def chart_feed(update: Update) -> Update:
+    """A live chart's feed answer from `update`, whose content is a figure: {"spec": `figure_spec(...)`}."""
+    return Update(update.version, lambda: {"spec": figure_spec(update.content())}, update.every)
+
+
+def live_chart(fig: go.Figure, key: str, on_click: Callable[[], None] | None = None, height: int | None = None,
+               feed: str | None = None, version: str | None = None, every: float | None = None) -> None:
+    """Draw `fig` in the chart with `key`, in place of what it showed (`fig` is given away, see `figure_spec`).
+    With `on_click`, a click on a point calls it (a widget callback); `clicked_points(key)` then says which
+    points. With `feed` (ui/live_feed.py, answered by a `chart_feed`), the chart then follows it from `version`
+    on, asking first after `every` seconds."""
     shown_height = int(height or fig.layout.height or 450)
-    _component(spec=spec, height=shown_height, clickable=on_click is not None, key=key, on_change=on_click,
-               default=None)
+    _component(spec=figure_spec(fig), height=shown_height, clickable=on_click is not None, feed=feed, version=version,
+               every=every, key=key, on_change=on_click, default=None)
 
 
 def clicked_points(key: str) -> list[dict[str, Any]]:
