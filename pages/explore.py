@@ -224,7 +224,8 @@ def status_line(current: RunView) -> None:
                                                                        f"{current.message}")
     elif current.message and not current.live:
         st.caption(current.message)
-    update = status_update(current.run_id, read=False)
+    with lock:
+        update = status_update(current.run_id, read=False)
     feed = None
     if current.live:
         feed = live_feed.publish(token, "status", lambda run=current.run_id: status_update(run), lock)
@@ -276,12 +277,13 @@ def live() -> None:
         st.caption(f"this run is on {other}; choose them in the sidebar to steer it and to see its analytic front")
     with lock:
         update = objective_update(current.run_id, read=False)
+        fig = update.content()
     feed = None
     if current.live:
         feed = live_feed.publish(token, "objective", lambda run=current.run_id: chart_feed(objective_update(run)), lock)
     else:
         live_feed.withdraw(token, "objective")
-    live_chart(update.content(), key="explore_objective_space", on_click=_remember_front_click, feed=feed,
+    live_chart(fig, key="explore_objective_space", on_click=_remember_front_click, feed=feed,
                version=update.version, every=update.every)
 
 
@@ -343,6 +345,7 @@ def live_metrics() -> None:
     for column, part in ((c1, "metrics"), (c2, "weights")):
         with lock:
             update = metrics_update(current.run_id, part, read=False)
+            fig = update.content()
         feed = None
         if current.live:
             follow = lambda run=current.run_id, part=part: chart_feed(metrics_update(run, part))  # noqa: E731
@@ -350,7 +353,7 @@ def live_metrics() -> None:
         else:
             live_feed.withdraw(token, part)
         with column:
-            live_chart(update.content(), key=f"explore_{part}", feed=feed, version=update.version,
+            live_chart(fig, key=f"explore_{part}", feed=feed, version=update.version,
                        every=update.every)
 
 

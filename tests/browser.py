@@ -266,12 +266,6 @@ def select_options(page: Page, key: str) -> list[str]:
     return texts
 
 
-def _live_texts(page: Page, testid: str) -> list[str]:
-    # Elements being redrawn linger, marked stale, next to their replacements: skip them.
-    return page.locator(f"[data-testid='stElementContainer']:not([data-stale='true']) [data-testid='{testid}']"
-                        ).all_inner_texts()
-
-
 # "run #7: wc-mhgd · running · step 42 / 100000 · 123 it/s · oracle calls: ..." (the state may also be
 # "pausing…", "stopping…", "resuming…"; a run with no iterate yet shows no step).
 STATUS = re.compile(r"^run #(?P<run>\d+): (?P<solver>\S+) · (?P<state>[^·]+?) · "

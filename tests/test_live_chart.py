@@ -8,6 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ui import live_chart
+from ui.served import FEED_JS
 
 
 def test_the_served_folder_holds_the_page_and_the_packaged_plotly_js(tmp_path, monkeypatch):
@@ -16,6 +17,7 @@ def test_the_served_folder_holds_the_page_and_the_packaged_plotly_js(tmp_path, m
     assert folder.parent == tmp_path
     assert (folder / "index.html").read_bytes() == live_chart.PAGE.read_bytes()
     assert (folder / "plotly.min.js").read_bytes() == live_chart.PLOTLY_JS.read_bytes()
+    assert (folder / "feed.js").read_bytes() == FEED_JS.read_bytes()  # the follower its page shares
     # Made once: a second server finds it, and nothing half-made is left beside it.
     assert live_chart._served_folder() == folder
     assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name]

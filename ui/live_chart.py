@@ -13,10 +13,6 @@ package ships it (no network, and the same version as the figures are built for)
 
 from __future__ import annotations
 
-import hashlib
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,40 +23,15 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from ui.live_feed import Update
+from ui.served import FEED_JS, served_folder
 
 PAGE = Path(__file__).resolve().parent / "components" / "live_chart" / "index.html"
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 
 
 def _served_folder() -> Path:
-    """The component's folder: its page beside a copy of plotly.js (Streamlit serves a component's files
-    from one folder, and refuses a link that leads out of it). In the user's cache (PARETO_APP_CACHE, else
-    $XDG_CACHE_HOME or ~/.cache, /pareto-app), one folder per version of both, made once; where that cannot
-    be written, a private temporary folder for this server."""
-    page = PAGE.read_bytes()
-    digest = hashlib.sha256(page + plotly.__version__.encode()).hexdigest()[:12]
-    root = Path(os.environ.get("PARETO_APP_CACHE")
-                or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pareto-app")
-    folder = root / f"live_chart-{digest}"
-    try:
-        if not all((folder / name).is_file() for name in ("index.html", "plotly.min.js")):
-            root.mkdir(parents=True, exist_ok=True)
-            shutil.rmtree(folder, ignore_errors=True)  # half of one (a cleaner took plotly.js): made again
-            _fill(Path(tempfile.mkdtemp(dir=root)), page).rename(folder)  # whole or not at all
-    except OSError:  # read-only or full, or another server made it meanwhile
-        if not all((folder / name).is_file() for name in ("index.html", "plotly.min.js")):
-            return _fill(Path(tempfile.mkdtemp(prefix="pareto-app-live-chart-")), page)
-    return folder
-
-
-def _fill(folder: Path, page: bytes) -> Path:
-    try:
-        shutil.copyfile(PLOTLY_JS, folder / "plotly.min.js")
-        (folder / "index.html").write_bytes(page)
-    except OSError:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    return folder
+    """The component's folder: its page beside copies of plotly.js and of the feed follower (`served_folder`)."""
+    return served_folder("live_chart", {"index.html": PAGE, "plotly.min.js": PLOTLY_JS, "feed.js": FEED_JS})
 
 
 _component = components.declare_component("live_chart", path=str(_served_folder()))

@@ -8,14 +8,16 @@ fragment: the fragment), which redraws what depends on the state.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import streamlit.components.v1 as components
 
-FOLDER = Path(__file__).resolve().parent / "components" / "live_status"
+from ui.served import COMPONENTS, FEED_JS, served_folder
 
-_component = components.declare_component("live_status", path=str(FOLDER))
+PAGE = COMPONENTS / "live_status" / "index.html"
+
+_component = components.declare_component("live_status", path=str(served_folder("live_status", {
+    "index.html": PAGE, "feed.js": FEED_JS})))
 
 
 def live_status(content: dict[str, Any], key: str, feed: str | None = None, version: str | None = None,

@@ -1,0 +1,46 @@
+// How a live part's page follows its feed (ui/live_feed.py), shared by the live chart and the live status.
+//
+// feedFollower(name, onContent) returns follow(url, version, every): from then on the page asks `url`
+// every `every` seconds (the pace each answer sets; null: stop asking), sending the version it has;
+// an answer with newer content calls onContent(content). Asks keep their pace from one ask to the next,
+// however long an answer took to come; a failed ask is tried again after 2 s; a part no longer published
+// (404) is not asked again until the page's next rerun says what to follow.
+window.feedFollower = function (name, onContent) {
+  "use strict";
+  let feed = null, version = null, timer = null;
+
+  function later(seconds) {
+    clearTimeout(timer);
+    timer = seconds === null || seconds === undefined || !feed ? null : setTimeout(ask, 1000 * seconds);
+  }
+
+  async function ask() {
+    const asked = feed, began = performance.now();
+    let every = 2;
+    try {
+      const r = await fetch(asked + (version ? "?have=" + encodeURIComponent(version) : ""), {cache: "no-store"});
+      if (asked !== feed) return;  // the page published anew meanwhile
+      if (r.status === 200) {
+        const answer = await r.json();
+        version = answer.version;
+        every = answer.every;
+        onContent(answer.content);
+      } else if (r.status === 204) {
+        const e = r.headers.get("X-Every");
+        every = e === null || e === "" ? null : Number(e);
+      } else if (r.status === 404) {
+        every = null;
+      }
+    } catch (err) {
+      console.error(name + ":", err);
+    }
+    if (asked === feed) later(every === null || every === undefined ? null
+                              : Math.max(0.05, every - (performance.now() - began) / 1000));
+  }
+
+  return function follow(url, have, every) {
+    feed = url || null;
+    version = have || null;
+    later(feed ? every : null);
+  };
+};
