@@ -302,6 +302,39 @@ def test_forum_single_objective_closed_form() -> None:
         assert gamma == pytest.approx(max(0.0, pi, (phi_k - g @ q) / (q @ q)), abs=1e-12)
 
 
+def test_the_cvxpy_references_fall_back_when_clarabel_fails(monkeypatch) -> None:
+    # CI's Clarabel stopped with a numerical error on one rank-deficient FORUM instance; the
+    # references then take the next solver and still give the exact solvers' minimum.
+    import cvxpy as cp
+
+    solve, tried = cp.Problem.solve, []
+
+    def clarabel_fails(problem, *args, solver=None, **options):
+        tried.append(solver)
+        if solver == "CLARABEL":
+            raise cp.error.SolverError("Solver 'CLARABEL' failed.")
+        return solve(problem, *args, solver=solver, **options)
+
+    monkeypatch.setattr(cp.Problem, "solve", clarabel_fails)
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((5, 4))
+    Q, c = A.T @ A, rng.standard_normal(4)
+    w = _reference(qp.solve_simplex_qp_reference, Q, c)
+    exact = qp.solve_simplex_qp(Q, c)
+    assert 0.5 * w @ Q @ w + c @ w == pytest.approx(0.5 * exact @ Q @ exact + c @ exact, abs=1e-6)
+    G, pi = Q, np.array([0.3, -0.2, 0.1])
+    lam_ref, gamma_ref = _reference(qp.forum_weights_reference, G, pi, 0.5 * G[3, 3])
+    lam, gamma = qp.forum_weights(G, pi, 0.5 * G[3, 3])
+    assert _forum_objective(G, 0.5 * G[3, 3], lam_ref, gamma_ref) == pytest.approx(
+        _forum_objective(G, 0.5 * G[3, 3], lam, gamma), abs=1e-6)
+    assert tried[:3] == ["CLARABEL", "CLARABEL", "OSQP"]
+
+    monkeypatch.setattr(cp.Problem, "solve", lambda problem, *a, **k: (_ for _ in ()).throw(
+        cp.error.SolverError("no solver")))
+    with pytest.raises(RuntimeError, match="cvxpy reference failed: CLARABEL"):
+        qp.solve_simplex_qp_reference(Q, c)
+
+
 def test_forum_zero_constraint_gradient(backend: str) -> None:
     rng = np.random.default_rng(11)
     A = rng.standard_normal((3, 4))
