@@ -337,11 +337,16 @@ def live_metrics() -> None:
     """The KKT residual, constraint violation and weights; while the run is live their feeds follow it, more
     slowly than the objective space."""
     current = exploration.views.get(st.session_state.get("explore_run"))
-    if current is None or len(current.history) == 0:
-        for part in ("metrics", "weights"):
-            live_feed.withdraw(token, part)
-        return
     c1, c2 = st.columns(2)
+    if current is None or len(current.history) == 0:
+        # Empty charts before a run's first step, as the idle objective space: a chart first drawn when the run
+        # starts makes a frame that loads plotly.js while the solver steps (the browser's main thread busy for
+        # a second or two of a short run, measured).
+        for column, part in ((c1, "metrics"), (c2, "weights")):
+            live_feed.withdraw(token, part)
+            with column:
+                live_chart(idle_metrics_figure(part), key=f"explore_{part}")
+        return
     for column, part in ((c1, "metrics"), (c2, "weights")):
         with lock:
             update = metrics_update(current.run_id, part, read=False)
@@ -355,6 +360,13 @@ def live_metrics() -> None:
         with column:
             live_chart(fig, key=f"explore_{part}", feed=feed, version=update.version,
                        every=update.every)
+
+
+def idle_metrics_figure(part: str):
+    """The chart `part` before any iterate: its title and axes."""
+    if part == "metrics":
+        return metric_lines(pd.DataFrame(), [], "KKT residual and constraint violation")
+    return weights_chart(pd.DataFrame(), labels)
 
 
 def metrics_update(run: int, part: str, read: bool = True) -> live_feed.Update:

@@ -135,6 +135,11 @@ def _ask(path: str, have: str | None = None) -> tuple[int, dict | None]:
 def test_explore_publishes_feeds_that_follow_the_run_until_it_ends():
     at = AppTest.from_file("../pages/explore.py", default_timeout=60)
     at.run()
+    # Every chart is on the page before a run starts (its frame loads plotly.js then, not while the solver
+    # steps), and follows nothing yet.
+    idle = _components(at)
+    for key in ("explore_objective_space", "explore_metrics", "explore_weights"):
+        assert key in idle and idle[key]["feed"] is None, key
     at.number_input(key="setup_steps").set_value(100_000)
     at.button(key="explore_start").click()
     at.run()

@@ -1,0 +1,144 @@
+"""Where the cores go while the app streams a run: `python tools/profile_app.py [--tabs 1] [--seconds 10]`.
+
+Starts its own Streamlit server (a temporary archive) and headless chromium, starts the default Explore run
+(toy-quadratic, wc-mhgd, a run that only ends when stopped) in each tab, and, once every run steps, samples
+for `--seconds` the CPU time of each process: the server, chromium's processes by type (renderer, GPU,
+browser, utility), the workers, and the worker's steps per second. Then it stops the runs. What `bench app`
+says in ratios, this says in cores: what to make cheaper first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.browser import (  # noqa: E402 - the repository root goes on sys.path first
+    VIEWPORT,
+    launch_chromium,
+    missing,
+    open_app,
+    press,
+    serve,
+    set_number,
+    stop_workers,
+    wait_until,
+)
+from tools.bench_app import LONG, clicked_runs, settle_fork_server  # noqa: E402
+
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def _kind(pid: str, server_pid: int) -> str | None:
+    """What process `pid` is, as this profile groups them; None: not one of the app's."""
+    if int(pid) == server_pid:
+        return "server"
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        command = f.read().replace(b"\0", b" ")
+    if b"pareto_app.worker" in command:  # the fork server and its forks, the workers, share its command line
+        with open(f"/proc/{pid}/stat") as f:
+            parent = f.read().rsplit(")", 1)[1].split()[1]
+        with open(f"/proc/{parent}/cmdline", "rb") as f:
+            return "worker" if b"pareto_app.worker" in f.read() else "fork server"
+    if b"chrom" in command:
+        for kind in (b"renderer", b"gpu-process", b"utility", b"zygote"):
+            if b"--type=" + kind in command:
+                return "chromium " + kind.decode()
+        return "chromium browser"
+    return None
+
+
+def cpu_by_kind(server_pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) so far of the app's processes, summed per kind."""
+    total: dict[str, float] = collections.defaultdict(float)
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError, ValueError):
+            kind = _kind(pid, server_pid)
+            if kind is None:
+                continue
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total[kind] += (int(fields[11]) + int(fields[12])) / HZ
+    return total
+
+
+def timeline(page, server_pid: int, store) -> None:
+    """Click Start, then every 0.25 s until the run has ended (and 1 s more): cores used per kind, steps."""
+    press(page, "explore_start")
+    at = last_t = time.monotonic()
+    last = cpu_by_kind(server_pid)
+    ended_at = None
+    kinds = ("worker", "server", "chromium renderer", "chromium gpu-process", "chromium browser")
+    print("    t  " + "  ".join(f"{k.split()[-1][:9]:>9s}" for k in kinds) + "   steps")
+    while ended_at is None or time.monotonic() - ended_at < 1.0:
+        time.sleep(0.25)
+        now, t = cpu_by_kind(server_pid), time.monotonic()
+        runs = clicked_runs(store)
+        state = store.state(runs[-1]) if runs else {"iterations": 0, "status": "queued"}
+        print(f"{t - at:5.2f}  " + "  ".join(f"{(now[k] - last.get(k, 0.0)) / (t - last_t):9.2f}" for k in kinds)
+              + f"   {state['iterations']} {state['status']}")
+        if ended_at is None and state["status"] not in ("queued", "starting", "running", "paused"):
+            ended_at = t
+        last, last_t = now, t
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tabs", type=int, default=1)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--steps", type=int, default=None,
+                        help="instead: a run of this many steps in one tab, with the cores used every 0.25 s from "
+                             "the Start click to its end (where a short run's time goes)")
+    args = parser.parse_args(argv)
+    reason = missing()
+    if reason:
+        print(reason, file=sys.stderr)
+        return 2
+    from playwright.sync_api import sync_playwright
+
+    from pareto_app.store import RunStore
+
+    with tempfile.TemporaryDirectory(prefix="pareto-app-profile-") as tmp, serve(Path(tmp)) as server, \
+            sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        store = RunStore(server.db)
+        try:
+            context = browser.new_context(viewport=VIEWPORT)
+            pages = [open_app(context.new_page(), server.url) for _ in range(args.tabs)]
+            for page in pages:
+                set_number(page, "Steps", args.steps or LONG)
+            settle_fork_server()
+            if args.steps:
+                timeline(pages[0], server.pid, store)
+                return 0
+            for page in pages:
+                wait_until(lambda page=page: press(page, "explore_start"), "the Start button", 60, page=page)
+            wait_until(lambda: len(runs := clicked_runs(store)) == args.tabs
+                       and all(store.state(r)["iterations"] > 50 for r in runs), "every run to step", 120)
+            time.sleep(2.0)  # past the first full rerun of each page
+            runs = clicked_runs(store)
+            before, steps_before, at = cpu_by_kind(server.pid), [store.state(r)["iterations"] for r in runs], \
+                time.monotonic()
+            time.sleep(args.seconds)
+            after, steps_after, wall = cpu_by_kind(server.pid), [store.state(r)["iterations"] for r in runs], \
+                time.monotonic() - at
+            print(f"{args.tabs} tab(s), {wall:.1f} s: cores used")
+            for kind in sorted(after, key=lambda k: -(after[k] - before.get(k, 0.0))):
+                print(f"  {kind:24s} {(after[kind] - before.get(kind, 0.0)) / wall:5.2f}")
+            print("  steps/s per run: " + ", ".join(f"{(b - a) / wall:.0f}" for a, b in zip(steps_before, steps_after)))
+        finally:
+            browser.close()
+            stop_workers(server.db)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
