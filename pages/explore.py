@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from pareto_app import launcher
 from pareto_app.result import Result
@@ -34,9 +35,12 @@ from ui.store import archive, archive_problem, exports
 # each asks the server for its newer content at the pace the answer sets, with no Streamlit rerun per update
 # (a rerun costs the browser a render of the page's whole element tree, changed or not). The page reruns
 # only on a click, and on a change of the run's state that it draws differently (buttons; the whole page
-# once the run has produced its first iterates or ended). A click on Pause/Stop reruns only the small
-# panel, after waiting up to ACK_WAIT_S for the worker to obey, so that it shows the state reached. While
-# a run is paused the feeds are asked slowly; with more stepping workers than cores, less often.
+# once the run has ended). A click on Start, Pause or Stop reruns only the small panel, after waiting up to
+# ACK_WAIT_S for the worker to obey, so that it shows the state reached; on Start the panel publishes the
+# new run's feeds, and its status line tells the charts (which always have their feeds' addresses) to ask
+# theirs: a full rerun there kept the browser busy for a second or more while the solver took its first
+# steps (seconds with four tabs, measured). While a run is paused the feeds are asked slowly; with more
+# stepping workers than cores, less often.
 STATUS_EVERY_S = 0.25
 REDRAW_EVERY_S = 0.4
 METRICS_EVERY_S = 2.0
@@ -47,6 +51,7 @@ READ_EVERY_S = 0.1  # the feeds of one page ask one after the other: one archive
 CORES = os.cpu_count() or 1
 
 
+METRIC_PARTS = ("metrics", "weights")
 TRAJECTORY_SHOWN = 800
 EXPLORED_SHOWN = 1000
 METRIC_POINTS_SHOWN = 600
@@ -71,7 +76,6 @@ if run_id is not None:
         exploration.views.pop(run_id, None)
         run_id = None
 running = view is not None and view.live
-drawn_state = None  # the run's state as this run of the page draws it (`run_state`)
 
 st.title("Explore")
 st.caption("Drag the preference while the solver runs: it follows from its next step.")
@@ -97,16 +101,6 @@ with left:
     st.subheader("Preference")
     preference = preference_widget(S, labels, prefix=f"explore_pref{S}")
     panel = st.container()  # Start, Pause/Resume, Stop and the status line: the run panel fragment, below
-    if view is not None and view.status in ("interrupted", "stopped") and store.last_checkpoint(view.run_id) is not None:
-        if st.button("Resume from its last checkpoint", key="explore_continue",
-                     help="a new worker process continues the run from the last state it saved"):
-            try:
-                launcher.resume(store, view.run_id)
-            except ValueError as err:
-                st.error(str(err))
-            else:
-                exploration.views.pop(view.run_id, None)
-                st.rerun()
     tolerance = st.number_input("Feasibility tolerance", min_value=0.0, value=1e-2, format="%g", key="explore_tolerance",
                                 help="iterates whose constraint violation ‖∇_y g‖ is above this are left out of the "
                                      "front offered for choosing")
@@ -134,12 +128,23 @@ def start_run() -> None:
     started = launcher.start(store, spec, num_objectives=S)
     st.session_state["explore_run"] = st.session_state["explore_adopted"] = started
     st.session_state["explore_sent"] = list(preference)
-    exploration.watch(store, started)
+    with lock:
+        exploration.watch(store, started)
+    follow_run(started)
     # A forked worker takes its first step within a tenth of a second: the page drawn next shows it, rather
     # than "starting" for a tick.
     deadline = time.monotonic() + ACK_WAIT_S
     while time.monotonic() < deadline and _starting(store.state(started)):
         time.sleep(0.02)
+
+
+def follow_run(run: int) -> None:
+    """Every live part's feed now answers for run `run`: what the charts ask once the status line tells them
+    (`live_status(kick=...)`), with no rerun of theirs."""
+    live_feed.publish(token, "status", lambda: status_update(run), lock)
+    live_feed.publish(token, "objective", lambda: chart_feed(objective_update(run)), lock)
+    for part in METRIC_PARTS:
+        live_feed.publish(token, part, lambda part=part: chart_feed(metrics_update(run, part)), lock)
 
 
 def _starting(state: dict) -> bool:
@@ -207,15 +212,31 @@ def run_panel() -> None:
               args=(current.run_id if current is not None else 0, "stop"))
     if start and preference is not None and problem is not None:
         start_run()
-        st.rerun()
+        rerun_panel()
     if current is None:
         st.info("Set a preference and press Start.")
         return
     status_line(current)
-    state = run_state(current)
-    if current.run_id == run_id and state != drawn_state and (not current.live or state.endswith("|rows")
-                                                              and not drawn_state.endswith("|rows")):
-        st.rerun()  # the run ended, or has its first iterates: the charts and the front are drawn anew
+    if not current.live and st.session_state.get("explore_drawn") != (current.run_id, run_state(current)):
+        st.rerun()  # the run ended: the charts and the front are drawn anew
+    if current.status in ("interrupted", "stopped") and store.last_checkpoint(current.run_id) is not None:
+        if st.button("Resume from its last checkpoint", key="explore_continue",
+                     help="a new worker process continues the run from the last state it saved"):
+            try:
+                launcher.resume(store, current.run_id)
+            except ValueError as err:
+                st.error(str(err))
+            else:
+                exploration.views.pop(current.run_id, None)
+                st.rerun()
+
+
+def rerun_panel() -> None:
+    """Rerun the run panel alone; the whole page where the click came in a run of the whole page (a test's)."""
+    try:
+        st.rerun(scope="fragment")
+    except StreamlitAPIException:  # not a rerun of the fragment
+        st.rerun()
 
 
 def status_line(current: RunView) -> None:
@@ -231,7 +252,8 @@ def status_line(current: RunView) -> None:
         feed = live_feed.publish(token, "status", lambda run=current.run_id: status_update(run), lock)
     else:
         live_feed.withdraw(token, "status")
-    live_status(update.content(), key="explore_status", feed=feed, version=update.version, every=update.every)
+    live_status(update.content(), key="explore_status", feed=feed, version=update.version, every=update.every,
+                kick=str(current.run_id) if current.live else None)
 
 
 def status_update(run: int, read: bool = True) -> live_feed.Update:
@@ -270,7 +292,8 @@ def live() -> None:
     current = exploration.views.get(st.session_state.get("explore_run"))
     if current is None:
         live_feed.withdraw(token, "objective")
-        idle_objective_space()
+        live_chart(idle_figure(), key="explore_objective_space", on_click=_remember_front_click,
+                   feed=live_feed.url(token, "objective"), version="idle", every=None)
         return
     if current.problem != setup_problem:
         other = current.task if current.task != setup.task else f"{current.task} with other task parameters"
@@ -278,13 +301,12 @@ def live() -> None:
     with lock:
         update = objective_update(current.run_id, read=False)
         fig = update.content()
-    feed = None
     if current.live:
-        feed = live_feed.publish(token, "objective", lambda run=current.run_id: chart_feed(objective_update(run)), lock)
+        live_feed.publish(token, "objective", lambda run=current.run_id: chart_feed(objective_update(run)), lock)
     else:
         live_feed.withdraw(token, "objective")
-    live_chart(fig, key="explore_objective_space", on_click=_remember_front_click, feed=feed,
-               version=update.version, every=update.every)
+    live_chart(fig, key="explore_objective_space", on_click=_remember_front_click,
+               feed=live_feed.url(token, "objective"), version=update.version, every=update.every)
 
 
 def objective_update(run: int, read: bool = True) -> live_feed.Update:
@@ -328,38 +350,25 @@ def idle_figure():
                            pd.DataFrame(), shown_pref, labels, analytic_front(setup))
 
 
-def idle_objective_space() -> None:
-    live_chart(idle_figure(), key="explore_objective_space", on_click=_remember_front_click)
-
-
 @st.fragment
 def live_metrics() -> None:
     """The KKT residual, constraint violation and weights; while the run is live their feeds follow it, more
-    slowly than the objective space."""
+    slowly than the objective space. Drawn, empty, before any run too, as the objective space: a chart first
+    drawn when a run starts makes a frame that loads plotly.js while the solver steps."""
     current = exploration.views.get(st.session_state.get("explore_run"))
-    c1, c2 = st.columns(2)
-    if current is None or len(current.history) == 0:
-        # Empty charts before a run's first step, as the idle objective space: a chart first drawn when the run
-        # starts makes a frame that loads plotly.js while the solver steps (the browser's main thread busy for
-        # a second or two of a short run, measured).
-        for column, part in ((c1, "metrics"), (c2, "weights")):
-            live_feed.withdraw(token, part)
-            with column:
-                live_chart(idle_metrics_figure(part), key=f"explore_{part}")
-        return
-    for column, part in ((c1, "metrics"), (c2, "weights")):
-        with lock:
-            update = metrics_update(current.run_id, part, read=False)
-            fig = update.content()
-        feed = None
-        if current.live:
+    for column, part in zip(st.columns(2), METRIC_PARTS):
+        fig, version, every = idle_metrics_figure(part), "idle", None
+        if current is not None:
+            with lock:
+                update = metrics_update(current.run_id, part, read=False)
+                fig, version, every = update.content(), update.version, update.every
+        if current is not None and current.live:
             follow = lambda run=current.run_id, part=part: chart_feed(metrics_update(run, part))  # noqa: E731
-            feed = live_feed.publish(token, part, follow, lock)
+            live_feed.publish(token, part, follow, lock)
         else:
             live_feed.withdraw(token, part)
         with column:
-            live_chart(fig, key=f"explore_{part}", feed=feed, version=update.version,
-                       every=update.every)
+            live_chart(fig, key=f"explore_{part}", feed=live_feed.url(token, part), version=version, every=every)
 
 
 def idle_metrics_figure(part: str):
@@ -379,6 +388,8 @@ def metrics_update(run: int, part: str, read: bool = True) -> live_feed.Update:
 
     def content() -> dict:
         history = current.history
+        if len(history) == 0:
+            return idle_metrics_figure(part)
         frame = thin(history.frame(), METRIC_POINTS_SHOWN)
         if part == "metrics":
             fig = metric_lines(frame, ["kkt_residual", "constraint_violation", "stationarity"],
@@ -427,8 +438,9 @@ def _remember_front_click() -> None:
             st.session_state["explore_choice_clicked"] = True
 
 
-if view is not None:
-    drawn_state = run_state(view)
+# What this run of the page draws: the panel reruns the page once the run shown has ended, if the page drew
+# it otherwise (live, or another run: one started by the panel).
+st.session_state["explore_drawn"] = (view.run_id, run_state(view)) if view is not None else None
 with panel:
     run_panel()
 with right:

@@ -136,10 +136,11 @@ def test_explore_publishes_feeds_that_follow_the_run_until_it_ends():
     at = AppTest.from_file("../pages/explore.py", default_timeout=60)
     at.run()
     # Every chart is on the page before a run starts (its frame loads plotly.js then, not while the solver
-    # steps), and follows nothing yet.
+    # steps), with its feed's address and nothing published there yet.
     idle = _components(at)
     for key in ("explore_objective_space", "explore_metrics", "explore_weights"):
-        assert key in idle and idle[key]["feed"] is None, key
+        assert key in idle and idle[key]["feed"] and idle[key]["every"] is None, key
+        assert _ask(idle[key]["feed"])[0] == 404, key
     at.number_input(key="setup_steps").set_value(100_000)
     at.button(key="explore_start").click()
     at.run()
@@ -151,10 +152,15 @@ def test_explore_publishes_feeds_that_follow_the_run_until_it_ends():
         while store.state(run_id)["iterations"] < 5:
             assert time.monotonic() < deadline
             time.sleep(0.05)
+        # Start reran the panel alone: it published every part's feed at the addresses the charts have, and its
+        # status line tells them to ask (`kick`).
+        for key in ("explore_objective_space", "explore_metrics", "explore_weights"):
+            code, chart = _ask(idle[key]["feed"])
+            assert code == 200 and json.loads(chart["content"]["spec"])["layout"], key
         at.run()
         parts = _components(at)
         status = parts["explore_status"]
-        assert status["feed"] and status["every"] == pytest.approx(0.25)
+        assert status["feed"] and status["every"] == pytest.approx(0.25) and status["kick"] == str(run_id)
         first = int(status["content"]["line"][2][0])
         # With no rerun of the page, its feeds show the run going on, as the worker wrote it.
         deadline = time.monotonic() + 30
@@ -197,5 +203,7 @@ def test_explore_publishes_feeds_that_follow_the_run_until_it_ends():
     at.run()
     assert not at.exception, at.exception
     parts = _components(at)
-    assert parts["explore_status"]["feed"] is None and parts["explore_objective_space"]["feed"] is None
+    assert parts["explore_status"]["feed"] is None and parts["explore_status"]["kick"] is None
     assert _ask(status["feed"])[0] == 404  # withdrawn: an ended run is not followed
+    for key in ("explore_objective_space", "explore_metrics", "explore_weights"):
+        assert parts[key]["every"] is None and _ask(parts[key]["feed"])[0] == 404, key

@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pareto_app.store import LIVE_STATES  # noqa: E402
 from tests.browser import (  # noqa: E402 - the repository root goes on sys.path first
     VIEWPORT,
     launch_chromium,
@@ -70,9 +71,12 @@ def cpu_by_kind(server_pid: int) -> dict[str, float]:
     return total
 
 
-def timeline(page, server_pid: int, store) -> None:
-    """Click Start, then every 0.25 s until the run has ended (and 1 s more): cores used per kind, steps."""
-    press(page, "explore_start")
+def timeline(pages: list, server_pid: int, store) -> None:
+    """Click Start in every tab, then every 0.25 s until the runs have ended (and 1 s more): cores used per kind,
+    and the steps of each run."""
+    before = set(clicked_runs(store))
+    for page in pages:
+        press(page, "explore_start")
     at = last_t = time.monotonic()
     last = cpu_by_kind(server_pid)
     ended_at = None
@@ -81,11 +85,10 @@ def timeline(page, server_pid: int, store) -> None:
     while ended_at is None or time.monotonic() - ended_at < 1.0:
         time.sleep(0.25)
         now, t = cpu_by_kind(server_pid), time.monotonic()
-        runs = clicked_runs(store)
-        state = store.state(runs[-1]) if runs else {"iterations": 0, "status": "queued"}
+        states = [store.state(r) for r in clicked_runs(store) if r not in before]
         print(f"{t - at:5.2f}  " + "  ".join(f"{(now[k] - last.get(k, 0.0)) / (t - last_t):9.2f}" for k in kinds)
-              + f"   {state['iterations']} {state['status']}")
-        if ended_at is None and state["status"] not in ("queued", "starting", "running", "paused"):
+              + "   " + " ".join(f"{s['iterations']}{'' if s['status'] in LIVE_STATES else '.'}" for s in states))
+        if ended_at is None and len(states) == len(pages) and all(s["status"] not in LIVE_STATES for s in states):
             ended_at = t
         last, last_t = now, t
 
@@ -94,8 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tabs", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=2, help="with --steps: runs one after the other, each tab")
     parser.add_argument("--steps", type=int, default=None,
-                        help="instead: a run of this many steps in one tab, with the cores used every 0.25 s from "
+                        help="instead: a run of this many steps in each tab, with the cores used every 0.25 s from "
                              "the Start click to its end (where a short run's time goes)")
     args = parser.parse_args(argv)
     reason = missing()
@@ -117,7 +121,12 @@ def main(argv: list[str] | None = None) -> int:
                 set_number(page, "Steps", args.steps or LONG)
             settle_fork_server()
             if args.steps:
-                timeline(pages[0], server.pid, store)
+                for round_ in range(1, args.rounds + 1):
+                    print(f"round {round_}/{args.rounds} ({len(clicked_runs(store))} runs in the archive before)")
+                    timeline(pages, server.pid, store)
+                    for page in pages:
+                        wait_until(lambda page=page: page.locator(".st-key-explore_start button").is_enabled(),
+                                   "the Start button", 60, page=page)
                 return 0
             for page in pages:
                 wait_until(lambda page=page: press(page, "explore_start"), "the Start button", 60, page=page)

@@ -60,6 +60,11 @@ def new_token() -> str:
     return secrets.token_urlsafe(16)
 
 
+def url(token: str, part: str) -> str:
+    """The URL path of `part` of the page with `token`, published or not (a part not published answers 404)."""
+    return f"{PREFIX}/{token}/{part}"
+
+
 def publish(token: str, part: str, build: Callable[[], Update], lock: threading.RLock) -> str:
     """From now on, `PREFIX/<token>/<part>` answers with `build()` (called holding `lock`, the session's);
     the URL path to ask."""
@@ -69,7 +74,7 @@ def publish(token: str, part: str, build: Callable[[], Update], lock: threading.
             del _parts[key]
         previous = _parts.get(f"{token}/{part}")
         _parts[f"{token}/{part}"] = _Part(build, lock, previous.asked if previous else now)
-    return f"{PREFIX}/{token}/{part}"
+    return url(token, part)
 
 
 def withdraw(token: str, part: str) -> None:

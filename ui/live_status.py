@@ -21,7 +21,9 @@ _component = components.declare_component("live_status", path=str(served_folder(
 
 
 def live_status(content: dict[str, Any], key: str, feed: str | None = None, version: str | None = None,
-                every: float | None = None) -> str | None:
-    """Draw `content` ({progress, line: [[text, bold], ...], caption, state}); with `feed`, follow it. The
-    state the browser last reported (None before any)."""
-    return _component(content=content, feed=feed, version=version, every=every, key=key, default=None)
+                every: float | None = None, kick: str | None = None) -> str | None:
+    """Draw `content` ({progress, line: [[text, bold], ...], caption, state}); with `feed`, follow it. A `kick`
+    the browser has not had yet (a started run's id) tells the page's other live parts to ask their feeds at
+    once: they were published anew with no rerun of those parts. The state the browser last reported (None
+    before any)."""
+    return _component(content=content, feed=feed, version=version, every=every, kick=kick, key=key, default=None)

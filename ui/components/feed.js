@@ -4,7 +4,8 @@
 // every `every` seconds (the pace each answer sets; null: stop asking), sending the version it has;
 // an answer with newer content calls onContent(content). Asks keep their pace from one ask to the next,
 // however long an answer took to come; a failed ask is tried again after 2 s; a part no longer published
-// (404) is not asked again until the page's next rerun says what to follow.
+// (404) is not asked again until the page's next rerun says what to follow, or a sibling asks it to
+// (follow.now, on a "pareto:follow-now" message).
 window.feedFollower = function (name, onContent) {
   "use strict";
   let feed = null, version = null, timer = null;
@@ -38,9 +39,28 @@ window.feedFollower = function (name, onContent) {
                               : Math.max(0.05, every - (performance.now() - began) / 1000));
   }
 
-  return function follow(url, have, every) {
+  function follow(url, have, every) {
     feed = url || null;
     version = have || null;
     later(feed ? every : null);
+  }
+  // Ask at once (the part may have just been published: see `askSiblingsNow`).
+  follow.now = function () {
+    if (feed) later(0);
   };
+  // Whoever asks this window to, by a "pareto:follow-now" message: a page's other live parts, when the
+  // page has just published their feeds anew (a run started) without a rerun that would tell them.
+  window.addEventListener("message", function (event) {
+    if (event.data && event.data.type === "pareto:follow-now") follow.now();
+  });
+  return follow;
+};
+
+// Tell every live part of the page (the frames beside this one) to ask its feed at once.
+window.askSiblingsNow = function () {
+  "use strict";
+  const frames = window.parent.frames;
+  for (let i = 0; i < frames.length; i++) {
+    if (frames[i] !== window) frames[i].postMessage({type: "pareto:follow-now"}, "*");
+  }
 };
