@@ -24,7 +24,16 @@ from pareto_app.store import LIVE_STATES
 from pareto_app.termination import Termination
 from ui import live_feed
 from ui.charts import metric_lines, objective_space, run_step, thin, weights_chart
-from ui.exploration import Exploration, RunView, live_point_payload, look_every, objective_matrix, point_payload, problem_key
+from ui.exploration import (
+    Exploration,
+    RunView,
+    live_point_payload,
+    look_every,
+    objective_matrix,
+    point_payload,
+    problem_key,
+    until_finished,
+)
 from ui.live_chart import chart_feed, clicked_points, live_chart
 from ui.live_status import live_status
 from ui.preference import preference_widget, show_preference
@@ -42,6 +51,7 @@ from ui.store import archive, archive_problem, exports
 # steps (seconds with four tabs, measured). While a run is paused the feeds are asked slowly; with more
 # stepping workers than cores, less often.
 STATUS_EVERY_S = 0.25
+FINISH_EVERY_S = 0.05  # the status line's pace once its run is due to end (`until_finished`)
 REDRAW_EVERY_S = 0.4
 METRICS_EVERY_S = 2.0
 ACK_WAIT_S = 0.3
@@ -281,7 +291,8 @@ def status_update(run: int, read: bool = True) -> live_feed.Update:
                                           for s in range(history.S))
         content = {"progress": current.progress, "line": line, "caption": caption, "state": run_state(current)}
     version = json.dumps(content, default=str)
-    return live_feed.Update(version, lambda: content, ask_every(current, STATUS_EVERY_S))
+    return live_feed.Update(version, lambda: content, until_finished(current, ask_every(current, STATUS_EVERY_S),
+                                                                     FINISH_EVERY_S))
 
 
 @st.fragment

@@ -154,3 +154,20 @@ def test_a_page_looks_at_a_live_run_often_at_a_paused_one_slowly_and_at_an_ended
     for status in ("finished", "stopped", "failed", "diverged", "interrupted"):
         view.status = status
         assert look_every(view, 0.4, 1.0) is None
+
+
+def test_a_page_looks_again_when_a_run_is_due_to_end():
+    from ui.exploration import until_finished
+
+    view = RunView(1, {"task": "toy-quadratic"}, History(2, 10))
+    view.status, view.progress = "running", 0.9
+    assert until_finished(view, 0.25, 0.05) == 0.25  # no iterate yet: no pace to go by
+    view.history.extend([{**fake_rows(449, 450)[0], "elapsed": 1.8}])
+    assert until_finished(view, 0.25, 0.05) == 0.05  # 1.8 s for 90 %: the last 10 % in 0.2 s, due within 0.5 s
+    view.progress = 0.75
+    assert until_finished(view, 0.25, 0.05) == 0.25  # 0.6 s to go: the usual pace
+    assert until_finished(view, 1.0, 0.05) == 0.05  # ... but due before the second of two slow looks
+    assert until_finished(view, None, 0.05) is None
+    for status in ("paused", "finished", "queued"):
+        view.status, view.progress = status, 0.99
+        assert until_finished(view, 1.0, 0.05) == 1.0

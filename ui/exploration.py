@@ -118,6 +118,17 @@ def look_every(view: RunView | None, redraw_every: float, paused_every: float, b
     return redraw_every * max(1.0, busy) ** 2
 
 
+def until_finished(view: RunView, every: float | None, floor: float) -> float | None:
+    """`every` (seconds until a page looks again, `look_every`), or `floor` once `view`'s run is due to end within
+    two of those: due by its pace so far (its last iterate's elapsed time and its progress towards its budget).
+    Two, because what the page has read lags the worker by up to a write (0.25 s) and a read. A run of seconds
+    that ends between two looks would otherwise show "finished" up to `every` late."""
+    if every is None or view.status != "running" or not len(view.history) or not 0.0 < view.progress < 1.0:
+        return every
+    due = float(view.history.elapsed[-1]) * (1.0 - view.progress) / view.progress
+    return floor if due < 2.0 * every else every
+
+
 def open_view(store: RunStore, run_id: int, capacity: int = 4000) -> RunView:
     """A fresh view of archived run `run_id` (any status), read up to now."""
     state = store.state(run_id)
