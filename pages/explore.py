@@ -54,6 +54,7 @@ STATUS_EVERY_S = 0.25
 FINISH_EVERY_S = 0.05  # the status line's pace once its run is due to end (`until_finished`)
 REDRAW_EVERY_S = 0.4
 METRICS_EVERY_S = 2.0
+METRICS_DRAWN_AFTER = 10  # rows
 ACK_WAIT_S = 0.3
 PAUSED_EVERY_S = 1.0
 WATCH_EVERY_S = 1.0
@@ -410,7 +411,9 @@ def metrics_update(run: int, part: str, read: bool = True) -> live_feed.Update:
             fig = weights_chart(frame, shown_labels, history.changes)
         return fig
 
-    return live_feed.Update(version, content, ask_every(current, METRICS_EVERY_S))
+    # At the objective space's pace until there is a line to draw: a run's first seconds matter most.
+    every = METRICS_EVERY_S if len(current.history) >= METRICS_DRAWN_AFTER else REDRAW_EVERY_S
+    return live_feed.Update(version, content, ask_every(current, every))
 
 
 def chosen_point(run_id: int, step: int, x, y) -> tuple[dict, Callable[[], Result]]:
