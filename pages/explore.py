@@ -39,6 +39,7 @@ from ui.live_status import live_status
 from ui.preference import preference_widget, show_preference
 from ui.setup import Setup, analytic_front, current_setup
 from ui.store import archive, archive_problem, exports
+from ui.trajectory_feed import TrajectoryFeed
 
 # While a run is live, its status line and charts follow the archive through their feeds (ui/live_feed.py):
 # each asks the server for its newer content at the pace the answer sets, with no Streamlit rerun per update
@@ -53,6 +54,7 @@ from ui.store import archive, archive_problem, exports
 STATUS_EVERY_S = 0.25
 FINISH_EVERY_S = 0.05  # the status line's pace once its run is due to end (`until_finished`)
 REDRAW_EVERY_S = 0.4
+FULL_EVERY_S = 2.0  # the objective space's whole figure, between tails of its trajectory (ui/trajectory_feed.py)
 METRICS_EVERY_S = 2.0
 METRICS_DRAWN_AFTER = 10  # rows
 ACK_WAIT_S = 0.3
@@ -75,6 +77,7 @@ exploration: Exploration = st.session_state.setdefault("explore_exploration", Ex
 # The session's views are read by this script and by its feeds (server threads): one at a time.
 lock: threading.RLock = st.session_state.setdefault("explore_lock", threading.RLock())
 token: str = st.session_state.setdefault("explore_live_token", live_feed.new_token())
+trajectory_feeds: dict[int, TrajectoryFeed] = st.session_state.setdefault("explore_trajectory_feeds", {})
 run_id: int | None = st.session_state.get("explore_run")
 view: RunView | None = None
 if run_id is not None:
@@ -153,7 +156,7 @@ def follow_run(run: int) -> None:
     """Every live part's feed now answers for run `run`: what the charts ask once the status line tells them
     (`live_status(kick=...)`), with no rerun of theirs."""
     live_feed.publish(token, "status", lambda: status_update(run), lock)
-    live_feed.publish(token, "objective", lambda: chart_feed(objective_update(run)), lock)
+    publish_objective(run)
     for part in METRIC_PARTS:
         live_feed.publish(token, part, lambda part=part: chart_feed(metrics_update(run, part)), lock)
 
@@ -311,33 +314,48 @@ def live() -> None:
         other = current.task if current.task != setup.task else f"{current.task} with other task parameters"
         st.caption(f"this run is on {other}; choose them in the sidebar to steer it and to see its analytic front")
     with lock:
-        update = objective_update(current.run_id, read=False)
-        fig = update.content()
+        version, fig = trajectory_feed(current.run_id).figure(current, lambda: objective_or_idle(current))
     if current.live:
-        live_feed.publish(token, "objective", lambda run=current.run_id: chart_feed(objective_update(run)), lock)
+        publish_objective(current.run_id)
     else:
         live_feed.withdraw(token, "objective")
     live_chart(fig, key="explore_objective_space", on_click=_remember_front_click,
-               feed=live_feed.url(token, "objective"), version=update.version, every=update.every)
+               feed=live_feed.url(token, "objective"), version=version, every=objective_every(current)[0])
 
 
-def objective_update(run: int, read: bool = True) -> live_feed.Update:
-    """The objective space of run `run` (the front so far, other runs' iterates, its trajectory; before its
-    first step, the idle chart) as a figure. With `read`, the newest rows are read first: what its feed
-    answers (`chart_feed`)."""
+def trajectory_feed(run: int) -> TrajectoryFeed:
+    """What this page was last sent of run `run`'s objective space (one run's at a time)."""
+    if run not in trajectory_feeds:
+        trajectory_feeds.clear()
+        trajectory_feeds[run] = TrajectoryFeed(run)
+    return trajectory_feeds[run]
+
+
+def publish_objective(run: int) -> None:
+    live_feed.publish(token, "objective", lambda have: objective_answer(run, have), lock, with_have=True)
+
+
+def objective_every(current: RunView) -> tuple[float | None, float]:
+    """(Seconds until the objective space asks again, at most how long a figure is followed by tails): a tail
+    costs little, so it is asked at the usual pace whatever the load; whole figures, the busier the cores, the
+    more rarely (`ask_every`)."""
+    every = look_every(current, REDRAW_EVERY_S, PAUSED_EVERY_S)
+    return every, ask_every(current, FULL_EVERY_S) or FULL_EVERY_S
+
+
+def objective_answer(run: int, have: str | None) -> live_feed.Update:
+    """The objective space of run `run` for a browser that has version `have`, with the newest rows read first:
+    its trajectory's new points, or the whole figure (ui/trajectory_feed.py). What its feed answers."""
     current = exploration.views[run]
-    if read:
-        current.refresh_if_older(store, READ_EVERY_S)
-    version = f"{current.run_id}:{current.seq}:{current.status}"
+    current.refresh_if_older(store, READ_EVERY_S)
+    every, full_every = objective_every(current)
+    return trajectory_feed(run).answer(current, have, lambda: objective_or_idle(current), every, full_every)
 
-    def content() -> dict:
-        if len(current.history) == 0:
-            fig = idle_figure()
-        else:
-            fig = objective_figure(current)
-        return fig
 
-    return live_feed.Update(version, content, ask_every(current, REDRAW_EVERY_S))
+def objective_or_idle(current: RunView):
+    """The objective space of `current` (the front so far, other runs' iterates, its trajectory), or before its
+    first step, the idle chart."""
+    return objective_figure(current) if len(current.history) else idle_figure()
 
 
 def objective_figure(current: RunView):

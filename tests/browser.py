@@ -396,6 +396,13 @@ def trace_lengths(page: Page, key: str) -> dict[str, int]:
         }""", key)
 
 
+def live_tail(page: Page, key: str) -> dict[str, Any] | None:
+    """What the chart with `key=` draws of a live trajectory beyond its figure (ui/trajectory_feed.py):
+    {drawn: times painted, points, x, y of where the run is now, step}, or None (no tail since the figure)."""
+    return page.evaluate("key => { " + _PLOT_OF + " const plot = plotOf(key); return plot && plot.gd.liveTail || null; }",
+                         key)
+
+
 # Screen positions (viewport pixels) of a 2-D scatter trace's markers, with how far each is from the
 # nearest marker at another position in any trace, so a click can aim at one that stands alone.
 _MARKERS_JS = """([key, name]) => {
@@ -537,7 +544,9 @@ _MONITOR_JS = """chart => {
         const plot = plotOf(chart), gd = plot && plot.gd;
         const t = gd && gd._fullData && gd._fullData.find(d => d.name === 'trajectory');
         if (t && t.x && t.x.length) {
-            const sig = `${t.x.length}|${t.x[t.x.length - 1]}|${t.y[t.y.length - 1]}`;
+            // The figure's trajectory, and the points painted beyond it between figures (ui/trajectory_feed.py).
+            const tail = gd.liveTail;
+            const sig = `${t.x.length}|${t.x[t.x.length - 1]}|${t.y[t.y.length - 1]}` + (tail ? `|${tail.x}|${tail.y}` : '');
             if (sig !== m.sig) {
                 m.sig = sig;
                 m.redraws.push(now);

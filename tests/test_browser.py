@@ -28,6 +28,7 @@ from tests.browser import (
     frozen_after,
     install_monitor,
     launch_chromium,
+    live_tail,
     mark_plot,
     marked_plot,
     markers,
@@ -154,6 +155,12 @@ def test_live_charts_gain_points_while_a_run_streams(new_tab, server):
     page.wait_for_timeout(1000)
     n2, s2 = wait_until(grown, "more points a second later", 30, page=page)
     assert n2 >= n1 > n0 and s2["step"] >= s1["step"] > s0
+    # Between whole figures, the trajectory's new points come alone and are painted over the plot, up to where
+    # the status line says the run is.
+    tail = wait_until(lambda: (t := live_tail(page, CHART)) and t["points"] > 0 and t, "a tail painted", 30, page=page)
+    later = wait_until(lambda: (t := live_tail(page, CHART)) and (t["drawn"] > tail["drawn"] or t["step"] > tail["step"])
+                       and t, "another tail painted", 30, page=page)
+    assert later["step"] >= tail["step"] and abs(later["step"] - status(page)["step"]) < 2000
     # One plot all along, updated in place: a new plot per redraw costs the browser a Plotly.newPlot each time
     # (for a 3-D scene a new WebGL context) and loses the clicks that land on the plot being replaced.
     assert marked_plot(page, CHART), "the objective-space chart was replaced by a new plot while the run streamed"

@@ -46,9 +46,10 @@ class Update:
 
 @dataclass
 class _Part:
-    build: Callable[[], Update]
+    build: Callable[..., Update]
     lock: threading.RLock
     asked: float = field(default_factory=time.monotonic)
+    with_have: bool = False
 
 
 _parts: dict[str, _Part] = {}
@@ -65,15 +66,16 @@ def url(token: str, part: str) -> str:
     return f"{PREFIX}/{token}/{part}"
 
 
-def publish(token: str, part: str, build: Callable[[], Update], lock: threading.RLock) -> str:
-    """From now on, `PREFIX/<token>/<part>` answers with `build()` (called holding `lock`, the session's);
-    the URL path to ask."""
+def publish(token: str, part: str, build: Callable[..., Update], lock: threading.RLock, with_have: bool = False) -> str:
+    """From now on, `PREFIX/<token>/<part>` answers with `build()` (called holding `lock`, the session's;
+    `build(have)` with `with_have`: what to send may depend on the version the browser has, as a tail of points
+    does); the URL path to ask."""
     now = time.monotonic()
     with _registry_lock:
         for key in [k for k, p in _parts.items() if now - p.asked > FORGET_AFTER_S]:
             del _parts[key]
         previous = _parts.get(f"{token}/{part}")
-        _parts[f"{token}/{part}"] = _Part(build, lock, previous.asked if previous else now)
+        _parts[f"{token}/{part}"] = _Part(build, lock, previous.asked if previous else now, with_have)
     return url(token, part)
 
 
@@ -95,7 +97,7 @@ def answer(token: str, part: str, have: str | None) -> tuple[int, bytes]:
         return 404, b'{"error": "no such live view: reload the page"}'
     try:
         with entry.lock:
-            update = entry.build()
+            update = entry.build(have) if entry.with_have else entry.build()
     except Exception as err:  # shown in the browser's console; the page itself says what went wrong on its rerun
         return 500, json.dumps({"error": f"{type(err).__name__}: {err}"}).encode()
     if have is not None and have == update.version:

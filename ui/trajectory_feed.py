@@ -1,0 +1,90 @@
+"""A live objective space that sends a running trajectory's new points, not the whole figure, between redraws.
+
+plotly.js redraws every trace of a plot on any change of its data (`Plotly.react`, `restyle` and
+`extendTraces` alike: 25-28 ms of the browser's main thread for the live figure, measured), and building the
+figure costs the server about 30 ms more. Most updates of a live run only lengthen its trajectory. So the
+feed answers with the whole figure now and then ("spec": at most every `full_every` seconds, when the run's
+state changes, or when the trajectory leaves the axes' ranges), and in between with the trajectory's points
+after the last figure ("tail"), which the chart draws over its plot (ui/components/live_chart/index.html): a
+few hundred numbers and one canvas path.
+
+A version names the figure the browser has (`full<n>`) and the archive row it is up to; a tail is sent only
+to a browser that has the figure it follows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+from ui.exploration import RunView
+from ui.live_chart import figure_spec
+from ui.live_feed import Update
+
+TAIL_SHOWN = 800  # points of a tail at most (evenly thinned, the last kept)
+
+
+@dataclass
+class TrajectoryFeed:
+    """What one page was last sent for the objective space of run `run_id`: the figure's number, when it was
+    made, up to which step, with which axes' ranges; and the last version sent."""
+
+    run_id: int
+    full: int = 0
+    full_at: float = -np.inf
+    full_step: float = -np.inf
+    full_status: str = ""
+    ranges: tuple[tuple[float, float], tuple[float, float]] | None = None
+    sent: str | None = None
+    sent_key: tuple[int, str] | None = None
+
+    def figure(self, view: RunView, make: Callable[[], go.Figure]) -> tuple[str, go.Figure]:
+        """A whole figure from `make()`, the one tails follow from now on: (its version, the figure)."""
+        fig = make()
+        self.full += 1
+        self.full_at = time.monotonic()
+        self.full_status = view.status
+        self.full_step = float(view.history.step[-1]) if len(view.history) else -np.inf
+        x_range, y_range = fig.layout.xaxis.range, fig.layout.yaxis.range
+        self.ranges = (tuple(x_range), tuple(y_range)) if x_range is not None and y_range is not None else None
+        return self._sent(view, f"full{self.full}"), fig
+
+    def answer(self, view: RunView, have: str | None, make: Callable[[], go.Figure], every: float | None,
+               full_every: float) -> Update:
+        """What to send a browser that has version `have`: nothing (the same version: 204), the trajectory's tail
+        after the figure it has, or a whole new figure from `make()` (see the module's docstring)."""
+        if have is not None and have == self.sent and (view.seq, view.status) == self.sent_key:
+            return Update(have, lambda: None, every)
+        if (have is not None and have.rsplit(":", 1)[-1] in (f"full{self.full}", f"tail{self.full}")
+                and view.status == self.full_status == "running" and view.history.S == 2
+                and time.monotonic() - self.full_at < full_every):
+            tail = self._tail(view)
+            if tail is not None:
+                version, full = self._sent(view, f"tail{self.full}"), self.full
+                return Update(version, lambda: {"tail": tail, "full": full}, every)
+        version, fig = self.figure(view, make)
+        return Update(version, lambda: {"spec": figure_spec(fig)}, every)
+
+    def _sent(self, view: RunView, kind: str) -> str:
+        self.sent, self.sent_key = f"{self.run_id}:{view.seq}:{view.status}:{kind}", (view.seq, view.status)
+        return self.sent
+
+    def _tail(self, view: RunView) -> dict[str, Any] | None:
+        """The trajectory's points after the figure's last step ({x, y, step}), or None where one falls outside the
+        figure's axes (the figure is then drawn anew, with ranges that hold it)."""
+        if self.ranges is None:
+            return None
+        history = view.history
+        new = history.step > self.full_step
+        F = history.objectives[new]
+        (x_lo, x_hi), (y_lo, y_hi) = self.ranges
+        if not np.all((F[:, 0] >= x_lo) & (F[:, 0] <= x_hi) & (F[:, 1] >= y_lo) & (F[:, 1] <= y_hi)):
+            return None
+        if len(F) > TAIL_SHOWN:
+            F = F[np.unique(np.r_[np.linspace(0, len(F) - 1, TAIL_SHOWN).astype(int), len(F) - 1])]
+        return {"x": F[:, 0].tolist(), "y": F[:, 1].tolist(), "step": int(history.step[-1]) if len(history) else None}
