@@ -155,10 +155,18 @@ def start_run() -> None:
 def follow_run(run: int) -> None:
     """Every live part's feed now answers for run `run`: what the charts ask once the status line tells them
     (`live_status(kick=...)`), with no rerun of theirs."""
-    live_feed.publish(token, "status", lambda: status_update(run), lock)
+    publish_status(run)
     publish_objective(run)
     for part in METRIC_PARTS:
-        live_feed.publish(token, part, lambda part=part: chart_feed(metrics_update(run, part)), lock)
+        publish_metrics(run, part)
+
+
+def publish_status(run: int) -> str:
+    return live_feed.publish(token, "status", lambda: status_update(run), lock)
+
+
+def publish_metrics(run: int, part: str) -> str:
+    return live_feed.publish(token, part, lambda: chart_feed(metrics_update(run, part)), lock)
 
 
 def _starting(state: dict) -> bool:
@@ -263,7 +271,7 @@ def status_line(current: RunView) -> None:
         update = status_update(current.run_id, read=False)
     feed = None
     if current.live:
-        feed = live_feed.publish(token, "status", lambda run=current.run_id: status_update(run), lock)
+        feed = publish_status(current.run_id)
     else:
         live_feed.withdraw(token, "status")
     live_status(update.content(), key="explore_status", feed=feed, version=update.version, every=update.every,
@@ -331,8 +339,8 @@ def trajectory_feed(run: int) -> TrajectoryFeed:
     return trajectory_feeds[run]
 
 
-def publish_objective(run: int) -> None:
-    live_feed.publish(token, "objective", lambda have: objective_answer(run, have), lock, with_have=True)
+def publish_objective(run: int) -> str:
+    return live_feed.publish(token, "objective", lambda have: objective_answer(run, have), lock, with_have=True)
 
 
 def objective_every(current: RunView) -> tuple[float | None, float]:
@@ -393,8 +401,7 @@ def live_metrics() -> None:
                 update = metrics_update(current.run_id, part, read=False)
                 fig, version, every = update.content(), update.version, update.every
         if current is not None and current.live:
-            follow = lambda run=current.run_id, part=part: chart_feed(metrics_update(run, part))  # noqa: E731
-            live_feed.publish(token, part, follow, lock)
+            publish_metrics(current.run_id, part)
         else:
             live_feed.withdraw(token, part)
         with column:
