@@ -158,9 +158,11 @@ def test_live_charts_gain_points_while_a_run_streams(new_tab, server):
     # Between whole figures, the trajectory's new points come alone and are painted over the plot, up to where
     # the status line says the run is.
     tail = wait_until(lambda: (t := live_tail(page, CHART)) and t["points"] > 0 and t, "a tail painted", 30, page=page)
-    later = wait_until(lambda: (t := live_tail(page, CHART)) and (t["drawn"] > tail["drawn"] or t["step"] > tail["step"])
-                       and t, "another tail painted", 30, page=page)
-    assert later["step"] >= tail["step"] and abs(later["step"] - status(page)["step"]) < 2000
+    later = wait_until(lambda: (t := live_tail(page, CHART)) and t["step"] > tail["step"] and t, "a tail further on",
+                       30, page=page)
+    # The tail and the status line ask apart (every 0.4 s and 0.25 s): they agree to within a second or two of
+    # steps (a few hundred here).
+    assert abs(later["step"] - status(page)["step"]) < 500
     # One plot all along, updated in place: a new plot per redraw costs the browser a Plotly.newPlot each time
     # (for a 3-D scene a new WebGL context) and loses the clicks that land on the plot being replaced.
     assert marked_plot(page, CHART), "the objective-space chart was replaced by a new plot while the run streamed"

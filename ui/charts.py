@@ -128,8 +128,9 @@ def objective_space(explored: pd.DataFrame, front: pd.DataFrame, trajectory: pd.
             fig.update_yaxes(range=[lo[1], hi[1]])
             shown = distinct_on_screen(E, lo, hi)
             explored, E = explored.iloc[shown], E[shown]
+            # The front is where a click chooses a point: finer cells, so that a zoom still tells its points apart.
             Ff = _objectives(front)
-            shown = distinct_on_screen(Ff, lo, hi)
+            shown = distinct_on_screen(Ff, lo, hi, cells=4 * SCREEN_CELLS)
             front = front.iloc[shown]
         fig.add_trace(go.Scatter(x=E[:, 0] if len(E) else [], y=E[:, 1] if len(E) else [], mode="markers",
                                  marker={"color": EXPLORED_COLOUR, "size": 5}, name="explored",

@@ -8,12 +8,13 @@ state changes, or when the trajectory leaves the axes' ranges), and in between w
 after the last figure ("tail"), which the chart draws over its plot (ui/components/live_chart/index.html): a
 few hundred numbers and one canvas path.
 
-A version names the figure the browser has (`full<n>`) and the archive row it is up to; a tail is sent only
-to a browser that has the figure it follows.
+A version names the figure the browser has (numbered across all pages and runs) and the archive row it is up
+to; a tail is sent only to a browser that has the very figure it follows.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,50 +30,50 @@ from ui.live_feed import Update
 TAIL_SHOWN = 800  # points of a tail at most (evenly thinned, the last kept)
 
 
+# Figures are numbered across every page and run: a version names one figure only, whichever feed made it.
+_figures = itertools.count(1)
+
+
 @dataclass
 class TrajectoryFeed:
-    """What one page was last sent for the objective space of run `run_id`: the figure's number, when it was
-    made, up to which step, with which axes' ranges; and the last version sent."""
+    """What one page was last sent of the objective space of run `run_id`: the figure tails follow (its version,
+    the archive row and status it was made at, when, up to which step, with which axes' ranges)."""
 
     run_id: int
-    full: int = 0
+    figure_version: str = ""
+    figure_key: tuple[int, str] | None = None
     full_at: float = -np.inf
     full_step: float = -np.inf
-    full_status: str = ""
     ranges: tuple[tuple[float, float], tuple[float, float]] | None = None
-    sent: str | None = None
-    sent_key: tuple[int, str] | None = None
 
     def figure(self, view: RunView, make: Callable[[], go.Figure]) -> tuple[str, go.Figure]:
         """A whole figure from `make()`, the one tails follow from now on: (its version, the figure)."""
         fig = make()
-        self.full += 1
+        self.figure_version = f"{self.run_id}:{view.seq}:{view.status}:figure{next(_figures)}"
+        self.figure_key = (view.seq, view.status)
         self.full_at = time.monotonic()
-        self.full_status = view.status
         self.full_step = float(view.history.step[-1]) if len(view.history) else -np.inf
         x_range, y_range = fig.layout.xaxis.range, fig.layout.yaxis.range
         self.ranges = (tuple(x_range), tuple(y_range)) if x_range is not None and y_range is not None else None
-        return self._sent(view, f"full{self.full}"), fig
+        return self.figure_version, fig
 
     def answer(self, view: RunView, have: str | None, make: Callable[[], go.Figure], every: float | None,
                full_every: float) -> Update:
         """What to send a browser that has version `have`: nothing (the same version: 204), the trajectory's tail
         after the figure it has, or a whole new figure from `make()` (see the module's docstring)."""
-        if have is not None and have == self.sent and (view.seq, view.status) == self.sent_key:
+        tail_version = f"{self.figure_version}|tail:{view.seq}:{view.status}"
+        if have is not None and (have == tail_version
+                                 or have == self.figure_version and (view.seq, view.status) == self.figure_key):
             return Update(have, lambda: None, every)
-        if (have is not None and have.rsplit(":", 1)[-1] in (f"full{self.full}", f"tail{self.full}")
-                and view.status == self.full_status == "running" and view.history.S == 2
+        follows = have is not None and self.figure_version != "" and (
+            have == self.figure_version or have.startswith(self.figure_version + "|tail:"))
+        if (follows and view.status == self.figure_key[1] == "running" and view.history.S == 2
                 and time.monotonic() - self.full_at < full_every):
             tail = self._tail(view)
             if tail is not None:
-                version, full = self._sent(view, f"tail{self.full}"), self.full
-                return Update(version, lambda: {"tail": tail, "full": full}, every)
+                return Update(tail_version, lambda: {"tail": tail}, every)
         version, fig = self.figure(view, make)
         return Update(version, lambda: {"spec": figure_spec(fig)}, every)
-
-    def _sent(self, view: RunView, kind: str) -> str:
-        self.sent, self.sent_key = f"{self.run_id}:{view.seq}:{view.status}:{kind}", (view.seq, view.status)
-        return self.sent
 
     def _tail(self, view: RunView) -> dict[str, Any] | None:
         """The trajectory's points after the figure's last step ({x, y, step}), or None where one falls outside the

@@ -8,7 +8,7 @@
 // (follow.now, on a "pareto:follow-now" message).
 window.feedFollower = function (name, onContent) {
   "use strict";
-  let feed = null, version = null, timer = null;
+  let feed = null, version = null, timer = null, asking = false, again = false;
 
   function later(seconds) {
     clearTimeout(timer);
@@ -18,6 +18,7 @@ window.feedFollower = function (name, onContent) {
   async function ask() {
     const asked = feed, began = performance.now();
     let every = 2;
+    asking = true;
     try {
       const r = await fetch(asked + (version ? "?have=" + encodeURIComponent(version) : ""), {cache: "no-store"});
       if (asked !== feed) return;  // the page published anew meanwhile
@@ -35,8 +36,13 @@ window.feedFollower = function (name, onContent) {
     } catch (err) {
       console.error(name + ":", err);
     }
-    if (asked === feed) later(every === null || every === undefined ? null
-                              : Math.max(0.05, every - (performance.now() - began) / 1000));
+    asking = false;
+    if (again && feed) {  // told to ask while this ask was under way: what it was told may be newer
+      again = false;
+      later(0);
+    } else if (asked === feed) {
+      later(every === null || every === undefined ? null : Math.max(0.05, every - (performance.now() - began) / 1000));
+    }
   }
 
   function follow(url, have, every) {
@@ -46,7 +52,8 @@ window.feedFollower = function (name, onContent) {
   }
   // Ask at once (the part may have just been published: see `askSiblingsNow`).
   follow.now = function () {
-    if (feed) later(0);
+    if (asking) again = true;  // one ask at a time: two would carry the same version and both get a figure
+    else if (feed) later(0);
   };
   // Whoever asks this window to, by a "pareto:follow-now" message: a page's other live parts, when the
   // page has just published their feeds anew (a run started) without a rerun that would tell them.
