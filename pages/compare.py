@@ -18,7 +18,7 @@ from pareto_app.history import column
 from pareto_app.runspec import RunSpec
 from pareto_app.termination import Termination
 from ui.exploration import RunView, open_view
-from ui.jobs import REDRAW_EVERY_S, cancel_button, children_states, end_notice, is_live, parent_state, progress_bar
+from ui.jobs import cancel_button, children_states, end_notice, is_live, live_progress, parent_state
 from ui.live_chart import live_chart
 from ui.preference import preference_widget
 from ui.setup import Setup, current_setup
@@ -160,7 +160,9 @@ def _last_finite(values: np.ndarray) -> float:
     return float(finite[-1]) if len(finite) else np.nan
 
 
-@st.fragment(run_every=REDRAW_EVERY_S if running else None)
+# Rerun (not ticking) when its live progress line says the page draws something differently: a run ended, or the
+# runs going on moved a twentieth further (ui/jobs.py live_progress).
+@st.fragment
 def results() -> None:
     state = parent_state(store, "compare_run")
     if state is None:
@@ -172,7 +174,7 @@ def results() -> None:
         store.watch(int(state["id"]))  # its arms count a watched parent as watched (idle limit)
     spec = state["spec"] or {}
     children = children_states(store, int(state["id"]))
-    progress_bar(store, state, children, len(spec.get("arms") or []), "solvers")
+    live_progress(store, state, children, len(spec.get("arms") or []), "solvers", key="compare_status")
     end_notice(state)
     views = _views(children)
     for child in children:

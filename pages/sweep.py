@@ -21,7 +21,7 @@ from pareto_app.runspec import RunSpec
 from pareto_app.tasks.quadratic_common import simplex_grid
 from pareto_app.termination import Termination
 from ui.charts import front_chart
-from ui.jobs import REDRAW_EVERY_S, cancel_button, children_states, end_notice, is_live, parent_state, progress_bar
+from ui.jobs import cancel_button, children_states, end_notice, is_live, live_progress, parent_state
 from ui.live_chart import clicked_points, live_chart
 from ui.setup import Setup, analytic_front, current_setup
 from ui.store import archive, archive_problem, exports
@@ -138,7 +138,9 @@ def _remember_click() -> None:
             st.session_state["sweep_choice"] = run
 
 
-@st.fragment(run_every=REDRAW_EVERY_S if running else None)
+# Rerun (not ticking) when its live progress line says the page draws something differently: a run ended, or the
+# runs going on moved a twentieth further (ui/jobs.py live_progress).
+@st.fragment
 def progress() -> None:
     state = parent_state(store, "sweep_run")
     if state is None:
@@ -151,7 +153,7 @@ def progress() -> None:
     spec = state["spec"] or {}
     total = len(spec.get("preferences") or [])
     children = children_states(store, int(state["id"]))
-    progress_bar(store, state, children, total, "runs")
+    live_progress(store, state, children, total, "runs", key="sweep_status")
     end_notice(state)
     summaries = _summaries(children)
     ended = [child["id"] for child in children if child["id"] in summaries and not is_live(child)]

@@ -195,6 +195,37 @@ def test_cancel_stops_a_long_sweep_within_seconds(store):
     assert all(store.state(c)["status"] == "stopped" and store.state(c)["iterations"] < 100_000 for c in children)
 
 
+def test_a_live_sweep_shows_its_progress_through_a_feed_and_reruns_only_when_a_run_ends(store):
+    import json
+
+    from ui import live_feed
+
+    at = _app("sweep")
+    at.number_input(key="setup_steps").set_value(100_000)
+    at.number_input(key="sweep_count").set_value(3)
+    at.run()
+    at.button(key="sweep_start").click()
+    at.run()
+    sweep_id = at.session_state["sweep_run"]
+    try:
+        _wait_until(lambda: any(store.state(c)["iterations"] > 0 for c in store.children(sweep_id)),
+                    "the sweep's first run to step", at)
+        at.run()
+        args = {json.loads(e.proto.json_args)["key"]: json.loads(e.proto.json_args)
+                for e in at.get("component_instance")}["sweep_status"]
+        _, _, token, part = args["feed"].rsplit("/", 3)
+        code, body = live_feed.answer(token, part, None)
+        answer = json.loads(body)
+        assert code == 200 and answer["every"] == pytest.approx(0.4)
+        assert answer["content"]["line"][0] == ["0 / 3 runs", True]
+        assert answer["content"]["state"].startswith("running|0|")  # what would rerun the page: not the steps
+        assert live_feed.answer(token, part, answer["version"])[0] in (200, 204)
+    finally:
+        store.command(sweep_id, "stop")
+    _settle(at, store, sweep_id)
+    assert live_feed.answer(token, part, None)[0] == 404  # an ended sweep is drawn by the page, not followed
+
+
 # -- Compare ----------------------------------------------------------------------------------------------
 
 def _compare(at: AppTest, store: RunStore, solvers: list[str], budget: float) -> int:
