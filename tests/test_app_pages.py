@@ -172,7 +172,8 @@ def test_sweep_front_grows_as_runs_end_and_cancel_stops_the_rest(store):
         at.button(key="sweep_cancel")
 
 
-def test_cancel_stops_a_long_sweep_within_seconds(store):
+def _long_sweep(store: RunStore) -> tuple[AppTest, int]:
+    """The Sweep page with a sweep of three 100,000-step runs started, once its first run has stepped; its id."""
     at = _app("sweep")
     at.number_input(key="setup_steps").set_value(100_000)
     at.number_input(key="sweep_count").set_value(3)
@@ -182,6 +183,11 @@ def test_cancel_stops_a_long_sweep_within_seconds(store):
     sweep_id = at.session_state["sweep_run"]
     _wait_until(lambda: any(store.state(c)["iterations"] > 0 for c in store.children(sweep_id)),
                 "the sweep's first run to step", at)
+    return at, sweep_id
+
+
+def test_cancel_stops_a_long_sweep_within_seconds(store):
+    at, sweep_id = _long_sweep(store)
     at.button(key="sweep_cancel").click()
     at.run()
     assert not at.exception, at.exception
@@ -200,16 +206,8 @@ def test_a_live_sweep_shows_its_progress_through_a_feed_and_reruns_only_when_a_r
 
     from ui import live_feed
 
-    at = _app("sweep")
-    at.number_input(key="setup_steps").set_value(100_000)
-    at.number_input(key="sweep_count").set_value(3)
-    at.run()
-    at.button(key="sweep_start").click()
-    at.run()
-    sweep_id = at.session_state["sweep_run"]
+    at, sweep_id = _long_sweep(store)
     try:
-        _wait_until(lambda: any(store.state(c)["iterations"] > 0 for c in store.children(sweep_id)),
-                    "the sweep's first run to step", at)
         at.run()
         args = {json.loads(e.proto.json_args)["key"]: json.loads(e.proto.json_args)
                 for e in at.get("component_instance")}["sweep_status"]
