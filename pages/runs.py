@@ -21,7 +21,7 @@ from pareto_app.exports import export_csv, export_json, export_torch
 from pareto_app.result import Result
 from ui.charts import metric_lines, thin, weights_chart
 from ui.exploration import RunView, open_view
-from ui.jobs import REDRAW_EVERY_S, children_states, is_live
+from ui.jobs import children_states, follow_line, is_live, stop_following
 from ui.live_chart import live_chart
 from ui.setup import current_setup
 from ui.store import archive, archive_problem
@@ -142,7 +142,19 @@ def _children_table(parent: dict[str, Any]) -> None:
                  column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)})
 
 
-@st.fragment(run_every=REDRAW_EVERY_S if live else None)
+def _line(now: dict[str, Any]) -> tuple[float, list[list[Any]], str]:
+    """The live run's progress line, and what the details draw differently: its status, the command given, its
+    progress in twentieths (its charts move on), and for a sweep or a comparison how many of its runs ended."""
+    command = store.control(run_id)["command"]
+    progress = min(1.0, max(0.0, float(now["progress"])))
+    shown_status = "stopping…" if command == "stop" and is_live(now) else now["status"]
+    ended = sum(1 for c in children_states(store, run_id) if not is_live(c)) if kind != "run" else 0
+    return (progress, [[f"{progress:.0%} · {shown_status} · {now['iterations']} iterations", False]],
+            f"{now['status']}|{command}|{int(20 * progress)}|{ended}")
+
+
+# Rerun (not ticking) when the live run's progress line says the details draw something differently (`_line`).
+@st.fragment
 def details() -> None:
     try:
         current = store.state(run_id)
@@ -162,10 +174,9 @@ def details() -> None:
         (st.warning if current["status"] in ("diverged", "failed", "interrupted") else st.caption)(current["message"])
     if is_live(current):
         store.watch(run_id)  # someone is looking: the run's idle limit counts from now
-        command = store.control(run_id)["command"]
-        shown_status = "stopping…" if command == "stop" else current["status"]
-        st.progress(min(1.0, max(0.0, float(current["progress"]))),
-                    text=f"{float(current['progress']):.0%} · {shown_status} · {current['iterations']} iterations")
+        follow_line(store, current, "runs_status", _line)
+    else:
+        stop_following("runs_status")
     if kind != "run":
         _children_table(current)
         return

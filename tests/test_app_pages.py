@@ -8,6 +8,7 @@ their workers, and the fork server is ended after the module.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -202,8 +203,6 @@ def test_cancel_stops_a_long_sweep_within_seconds(store):
 
 
 def test_a_live_sweep_shows_its_progress_through_a_feed_and_reruns_only_when_a_run_ends(store):
-    import json
-
     from ui import live_feed
 
     at, sweep_id = _long_sweep(store)
@@ -374,7 +373,10 @@ def test_resume_continues_an_interrupted_run_from_its_checkpoint(store):
     # The resumed run continues its history: steps carry on from the checkpoint, none repeated.
     steps = [row["step"] for _, row in store.rows_since(run_id)]
     assert steps == list(range(len(steps)))
-    assert at.get("progress"), "a live run shows its progress"
+    # A live run shows its progress, as a line that follows the archive (ui/jobs.py follow_line).
+    shown = {json.loads(e.proto.json_args)["key"]: json.loads(e.proto.json_args) for e in at.get("component_instance")}
+    assert "runs_status" in shown and shown["runs_status"]["feed"], "a live run shows its progress"
+    assert shown["runs_status"]["content"]["line"][0][0].endswith(" iterations")
     at.button(key="runs_stop").click()
     at.run()
     assert not at.exception, at.exception

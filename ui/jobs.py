@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -90,32 +91,51 @@ def redrawn_when(state: dict[str, Any], children: list[dict[str, Any]]) -> str:
 
 def live_progress(store: RunStore, state: dict[str, Any], children: list[dict[str, Any]], total: int, unit: str,
                   key: str) -> None:
-    """The parent's progress line (`progress_line`). While the parent is live it follows the archive over HTTP
-    (ui/live_feed.py) with no rerun of the page, which is rerun (the fragment calling this) only when
-    `redrawn_when` changes: a fragment ticking a few times a second cost the browser a render of its elements
-    each time, changed or not (0.35 cores during a sweep, against 0.09 now, measured). The parent is marked
-    watched as the line is asked for (its idle limit). Once it has ended: `progress_bar`."""
-    token = st.session_state.setdefault(f"{key}_live_token", live_feed.new_token())
+    """The parent's progress line (`progress_line`): while the parent is live, followed over HTTP (`follow_line`);
+    once it has ended, `progress_bar`."""
     if not is_live(state):
-        live_feed.withdraw(token, "progress")
+        stop_following(key)
         progress_bar(store, state, children, total, unit)
         return
-    lock = st.session_state.setdefault(f"{key}_live_lock", threading.RLock())
-    parent, watched = int(state["id"]), [0.0]
+    parent = int(state["id"])
 
-    def update(now_state: dict[str, Any] | None = None) -> live_feed.Update:
-        now_state = now_state or store.state(parent)
-        children = children_states(store, parent)
-        if is_live(now_state) and time.monotonic() - watched[0] >= 1.0:
-            store.watch(parent)  # its children count a watched parent as watched (idle limit)
+    def line(now: dict[str, Any]) -> tuple[float, list[list[Any]], str]:
+        kids = children_states(store, parent)
+        return (*progress_line(store, now, kids, total, unit), redrawn_when(now, kids))
+
+    follow_line(store, state, key, line)
+
+
+def follow_line(store: RunStore, state: dict[str, Any], key: str,
+                line: Callable[[dict[str, Any]], tuple[float, list[list[Any]], str]]) -> None:
+    """A live run's progress bar and line, `line(state)` = (progress, [text, bold] parts, what the page draws
+    differently), following the archive over HTTP (ui/live_feed.py) with no rerun of the page; the fragment calling
+    this is rerun only when that third part changes. A fragment ticking a few times a second cost the browser a
+    render of its elements each time, changed or not (0.35 cores during a sweep, against 0.09 so, measured). The
+    run is marked watched as the line is asked for (its idle limit)."""
+    token = st.session_state.setdefault(f"{key}_live_token", live_feed.new_token())
+    lock = st.session_state.setdefault(f"{key}_live_lock", threading.RLock())
+    run, watched = int(state["id"]), [0.0]
+
+    def update(now: dict[str, Any] | None = None) -> live_feed.Update:
+        now = now or store.state(run)
+        if is_live(now) and time.monotonic() - watched[0] >= 1.0:
+            store.watch(run)  # a sweep's or comparison's children count a watched parent as watched
             watched[0] = time.monotonic()
-        progress, line = progress_line(store, now_state, children, total, unit)
-        content = {"progress": progress, "line": line, "caption": "", "state": redrawn_when(now_state, children)}
-        return live_feed.Update(json.dumps(content), lambda: content, REDRAW_EVERY_S if is_live(now_state) else None)
+        progress, parts, redrawn = line(now)
+        content = {"progress": progress, "line": parts, "caption": "", "state": redrawn}
+        return live_feed.Update(json.dumps(content), lambda: content, REDRAW_EVERY_S if is_live(now) else None)
 
     first = update(state)
     feed = live_feed.publish(token, "progress", update, lock)
     live_status(first.content(), key=key, feed=feed, version=first.version, every=first.every)
+
+
+def stop_following(key: str) -> None:
+    """The line `follow_line` drew under `key` is no longer followed."""
+    token = st.session_state.get(f"{key}_live_token")
+    if token is not None:
+        live_feed.withdraw(token, "progress")
 
 
 def end_notice(state: dict[str, Any]) -> None:
