@@ -83,8 +83,8 @@ def progress_bar(store: RunStore, state: dict[str, Any], children: list[dict[str
 
 
 def redrawn_when(state: dict[str, Any], children: list[dict[str, Any]]) -> str:
-    """What the page draws differently: the parent's status and command, how many children have ended, and its
-    progress in twentieths (the latest points of the runs still going move on)."""
+    """What the page draws differently: the parent's status, how many children have ended, and its progress in
+    twentieths (the latest points of the runs still going move on). A stop asked for shows in the line itself."""
     ended = sum(1 for child in children if not is_live(child))
     return f"{state['status']}|{ended}|{int(20 * float(state['progress']))}"
 
