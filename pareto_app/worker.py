@@ -152,7 +152,9 @@ class ArchiveControl:
         return self._row.get("command") == "pause"
 
     def wait_while_paused(self, timeout: float | None = None) -> bool:
-        self._refresh(force=True)
+        # Asked at every step: the control row as last read (at most POLL_EVERY_S old), not a read per step
+        # (one SQLite read is 2-3 % of a step of the default task).
+        self._refresh()
         if not self.paused or self.reason:
             return True
         # A paused run is one likely to be left (its tab closed, the machine shut down): resumed after a crash,

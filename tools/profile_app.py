@@ -4,7 +4,9 @@ Starts its own Streamlit server (a temporary archive) and headless chromium, sta
 (toy-quadratic, wc-mhgd, a run that only ends when stopped) in each tab, and, once every run steps, samples
 for `--seconds` the CPU time of each process: the server, chromium's processes by type (renderer, GPU,
 browser, utility), the workers, and the worker's steps per second. Then it stops the runs. What `bench app`
-says in ratios, this says in cores: what to make cheaper first.
+says in ratios, this says in cores: what to make cheaper first. `--js` samples the first tab's main thread
+meanwhile (the DevTools protocol's CPU profiler): its busy share, and the milliseconds per second by script and
+by function, idle left out ("(program)" is the browser's own work: style, layout, paint).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -93,6 +96,35 @@ def timeline(pages: list, server_pid: int, store) -> None:
         last, last_t = now, t
 
 
+def start_js_profile(context: Any, page: Any) -> Any:
+    """The DevTools protocol's sampling CPU profiler on `page`'s renderer (every 0.2 ms), started."""
+    session = context.new_cdp_session(page)
+    session.send("Profiler.enable")
+    session.send("Profiler.setSamplingInterval", {"interval": 200})
+    session.send("Profiler.start")
+    return session
+
+
+def print_js_profile(profile: dict[str, Any], wall: float, top: int = 15) -> None:
+    """Busy share of the main thread and the ms/s of the busiest scripts and functions in `profile`."""
+    frames = {node["id"]: node["callFrame"] for node in profile["nodes"]}
+    by_script: collections.Counter = collections.Counter()
+    by_function: collections.Counter = collections.Counter()
+    for sample, micros in zip(profile["samples"], profile["timeDeltas"]):
+        frame = frames[sample]
+        if frame["functionName"] == "(idle)":
+            continue
+        script = frame["url"].rsplit("/", 1)[-1].split("?", 1)[0] or "(native)"
+        by_script[script] += micros
+        by_function[f"{frame['functionName'] or '(anonymous)'} {script}:{frame['lineNumber'] + 1}"] += micros
+    busy = sum(by_script.values()) / 1e6
+    print(f"first tab's main thread: busy {busy / wall:.1%} of {wall:.1f} s")
+    for title, counts in (("by script", by_script), ("by function", by_function)):
+        print(f"  {title} (ms/s)")
+        for name, micros in counts.most_common(top):
+            print(f"    {micros / 1e3 / wall:7.1f}  {name}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tabs", type=int, default=1)
@@ -101,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=None,
                         help="instead: a run of this many steps in each tab, with the cores used every 0.25 s from "
                              "the Start click to its end (where a short run's time goes)")
+    parser.add_argument("--js", action="store_true", help="also profile the first tab's main thread")
     args = parser.parse_args(argv)
     reason = missing()
     if reason:
@@ -136,9 +169,12 @@ def main(argv: list[str] | None = None) -> int:
             runs = clicked_runs(store)
             before, steps_before, at = cpu_by_kind(server.pid), [store.state(r)["iterations"] for r in runs], \
                 time.monotonic()
+            profiler = start_js_profile(context, pages[0]) if args.js else None
             time.sleep(args.seconds)
             after, steps_after, wall = cpu_by_kind(server.pid), [store.state(r)["iterations"] for r in runs], \
                 time.monotonic() - at
+            if profiler is not None:
+                print_js_profile(profiler.send("Profiler.stop")["profile"], wall)
             print(f"{args.tabs} tab(s), {wall:.1f} s: cores used")
             for kind in sorted(after, key=lambda k: -(after[k] - before.get(k, 0.0))):
                 print(f"  {kind:24s} {(after[kind] - before.get(kind, 0.0)) / wall:5.2f}")
