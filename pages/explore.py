@@ -33,6 +33,7 @@ from ui.exploration import (
     point_payload,
     problem_key,
     until_finished,
+    until_obeyed,
 )
 from ui.live_chart import chart_feed, clicked_points, live_chart
 from ui.live_status import live_status
@@ -52,7 +53,7 @@ from ui.trajectory_feed import TrajectoryFeed
 # steps (seconds with four tabs, measured). While a run is paused the feeds are asked slowly; with more
 # stepping workers than cores, less often.
 STATUS_EVERY_S = 0.25
-FINISH_EVERY_S = 0.05  # the status line's pace once its run is due to end (`until_finished`)
+FINISH_EVERY_S = 0.05  # the status line's pace once its run is due to end or to obey a click (until_finished, _obeyed)
 REDRAW_EVERY_S = 0.4
 FULL_EVERY_S = 2.0  # the objective space's whole figure, between tails of its trajectory (ui/trajectory_feed.py)
 METRICS_EVERY_S = 2.0
@@ -303,8 +304,8 @@ def status_update(run: int, read: bool = True) -> live_feed.Update:
                                           for s in range(history.S))
         content = {"progress": current.progress, "line": line, "caption": caption, "state": run_state(current)}
     version = json.dumps(content, default=str)
-    return live_feed.Update(version, lambda: content, until_finished(current, ask_every(current, STATUS_EVERY_S),
-                                                                     FINISH_EVERY_S))
+    every = until_finished(current, ask_every(current, STATUS_EVERY_S), FINISH_EVERY_S)
+    return live_feed.Update(version, lambda: content, until_obeyed(current, every, FINISH_EVERY_S))
 
 
 @st.fragment

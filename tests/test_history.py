@@ -171,3 +171,18 @@ def test_a_page_looks_again_when_a_run_is_due_to_end():
     for status in ("paused", "finished", "queued"):
         view.status, view.progress = status, 0.99
         assert until_finished(view, 1.0, 0.05) == 1.0
+
+
+def test_a_page_looks_again_soon_while_its_run_has_not_obeyed_a_click():
+    from ui.exploration import until_obeyed
+
+    view = RunView(1, {"task": "toy-quadratic"}, History(2, 10))
+    view.status, view.command = "running", "run"
+    assert until_obeyed(view, 0.25, 0.05) == 0.25
+    for status, command in (("running", "stop"), ("paused", "stop"), ("running", "pause"), ("paused", "run")):
+        view.status, view.command = status, command
+        assert until_obeyed(view, 1.0, 0.05) == 0.05, (status, command)
+    view.status, view.command = "paused", "pause"  # obeyed: the paused pace
+    assert until_obeyed(view, 1.0, 0.05) == 1.0
+    view.status, view.command = "stopped", "stop"  # ended: no look at all
+    assert until_obeyed(view, None, 0.05) is None

@@ -118,6 +118,13 @@ def look_every(view: RunView | None, redraw_every: float, paused_every: float, b
     return redraw_every * max(1.0, busy) ** 2
 
 
+def until_obeyed(view: RunView, every: float | None, floor: float) -> float | None:
+    """`every`, or `floor` while a command given to `view`'s run is not obeyed yet ("stopping…", "pausing…",
+    "resuming…"): the worker obeys within its control poll (0.05 s), and the page should say "stopped" as soon,
+    not a whole look (0.25 s, or 1 s on a loaded machine) after the click's rerun drew "stopping…"."""
+    return floor if every is not None and view.shown_status.endswith("…") else every
+
+
 def until_finished(view: RunView, every: float | None, floor: float) -> float | None:
     """`every` (seconds until a page looks again, `look_every`), or `floor` once `view`'s run is due to end within
     two of those: due by its pace so far (its last iterate's elapsed time and its progress towards its budget).
