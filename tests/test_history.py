@@ -184,5 +184,6 @@ def test_a_page_looks_again_soon_while_its_run_has_not_obeyed_a_click():
         assert until_obeyed(view, 1.0, 0.05) == 0.05, (status, command)
     view.status, view.command = "paused", "pause"  # obeyed: the paused pace
     assert until_obeyed(view, 1.0, 0.05) == 1.0
-    view.status, view.command = "stopped", "stop"  # ended: no look at all
+    view.status, view.command = "stopped", "stop"  # ended: obeyed, and no look at all
+    assert until_obeyed(view, 1.0, 0.05) == 1.0
     assert until_obeyed(view, None, 0.05) is None

@@ -100,6 +100,11 @@ class RunView:
             return "resuming…"
         return self.status
 
+    @property
+    def command_pending(self) -> bool:
+        """A command given to the run is not obeyed yet (what `shown_status` says with "…")."""
+        return self.shown_status != self.status
+
 
 def look_every(view: RunView | None, redraw_every: float, paused_every: float, busy: float = 1.0) -> float | None:
     """Seconds between a page's looks at `view`: never once the run ended (or with none shown);
@@ -122,7 +127,7 @@ def until_obeyed(view: RunView, every: float | None, floor: float) -> float | No
     """`every`, or `floor` while a command given to `view`'s run is not obeyed yet ("stopping…", "pausing…",
     "resuming…"): the worker obeys within its control poll (0.05 s), and the page should say "stopped" as soon,
     not a whole look (0.25 s, or 1 s on a loaded machine) after the click's rerun drew "stopping…"."""
-    return floor if every is not None and view.shown_status.endswith("…") else every
+    return floor if every is not None and view.command_pending else every
 
 
 def until_finished(view: RunView, every: float | None, floor: float) -> float | None:
