@@ -32,6 +32,7 @@ from ui.exploration import (
     objective_matrix,
     point_payload,
     problem_key,
+    read_every,
     until_finished,
     until_obeyed,
 )
@@ -285,7 +286,7 @@ def status_update(run: int, read: bool = True) -> live_feed.Update:
     newest rows are read first (and the run marked watched): what its feed answers."""
     current = exploration.views[run]
     if read:
-        current.refresh_if_older(store, READ_EVERY_S)
+        current.refresh_if_older(store, read_every(current, READ_EVERY_S))
         keep_watching(current)
     history = current.history
     if len(history) == 0:
@@ -304,8 +305,10 @@ def status_update(run: int, read: bool = True) -> live_feed.Update:
                                           for s in range(history.S))
         content = {"progress": current.progress, "line": line, "caption": caption, "state": run_state(current)}
     version = json.dumps(content, default=str)
-    every = until_finished(current, ask_every(current, STATUS_EVERY_S), FINISH_EVERY_S)
-    return live_feed.Update(version, lambda: content, until_obeyed(current, every, FINISH_EVERY_S))
+    every = until_obeyed(current, until_finished(current, ask_every(current, STATUS_EVERY_S), FINISH_EVERY_S),
+                         FINISH_EVERY_S)
+    current.hurried = every == FINISH_EVERY_S
+    return live_feed.Update(version, lambda: content, every)
 
 
 @st.fragment

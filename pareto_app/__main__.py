@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     p_bench.add_argument("--tabs", type=int, nargs="+", default=None, help="bench app: tabs running at once (1 4)")
     p_bench.add_argument("--steps", type=int, default=None, help="bench app: steps of the timed run (500)")
     p_bench.add_argument("--rounds", type=int, default=None,
-                         help="bench app: library-then-app rounds per number of tabs, their ratios' median (3)")
+                         help="bench app: app runs per number of tabs, each between two library runs; their ratios' "
+                              "median (3)")
     p_bench.add_argument("--page-apart", action="store_true",
                          help="bench app: also with the browser and the server on the last core, the solvers on "
                               "the others (as if the browser ran on the user's own computer)")

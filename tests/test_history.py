@@ -187,3 +187,24 @@ def test_a_page_looks_again_soon_while_its_run_has_not_obeyed_a_click():
     view.status, view.command = "stopped", "stop"  # ended: obeyed, and no look at all
     assert until_obeyed(view, 1.0, 0.05) == 1.0
     assert until_obeyed(view, None, 0.05) is None
+
+
+def test_a_hurried_status_line_reads_what_the_worker_wrote_since_the_last_read(tmp_path):
+    from pareto_app.runspec import RunSpec
+    from pareto_app.store import RunStore
+    from pareto_app.termination import Termination
+    from ui.exploration import open_view, read_every
+
+    store = RunStore(tmp_path / "runs.db")
+    run_id = store.create(RunSpec(task="toy-quadratic", preference=[0.5, 0.5], device="cpu",
+                                  termination=Termination(steps=50)).to_dict(), num_objectives=2)
+    store.append(run_id, fake_rows(0, 45), [None] * 45, status="running", progress=0.9)
+    view = open_view(store, run_id)
+    assert len(view.history) == 45 and not view.hurried
+    store.append(run_id, fake_rows(45, 50), [None] * 5, status="running", progress=1.0)
+    store.finish(run_id, None, "finished", "")
+    assert view.refresh_if_older(store, read_every(view, 60.0)) == 0  # the usual pace: a read this recent serves
+    assert view.status == "running"
+    view.hurried = True  # the line asks at its fast pace: the run is due to end
+    assert read_every(view, 60.0) == 0.0
+    assert view.refresh_if_older(store, read_every(view, 60.0)) == 5 and view.status == "finished"

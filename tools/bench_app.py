@@ -7,7 +7,8 @@ at once, and the time from its Start click to its status line reading "finished"
 the same run through the library (`pa.solve`, in a fresh process warmed up as the fork server is, nothing else
 running), and with as many library runs side by side as tabs (what the pages and the server add, apart from
 the cores). The machine's own speed drifts by tens of percent within minutes, so each of `--rounds` rounds times
-the library and then the app, one after the other; the figures are the medians of the rounds' ratios. Then each
+the app between two library runs (before it and after it) and compares it with their mean; the figures are the
+medians of the rounds' ratios. Then each
 tab starts a long run, and the first tab measures Pause (until its step counter stops changing)
 and Stop (until its status reads "stopped") while the others go on.
 
@@ -179,15 +180,23 @@ def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, rounds: int
         if every != {METRICS_EVERY}:
             say(f"the sidebar's Metrics every is {every}, not {METRICS_EVERY} as in the library run")
         # The machine's own speed drifts by tens of percent within minutes (the same library run took 4.3 s
-        # and 5.7 s a minute apart, nothing else running): each round pairs a library run with the app's.
+        # and 5.7 s a minute apart, nothing else running): each app run is bracketed by library runs, one
+        # before and one after (the next round's), and compared with their mean.
+        cores = SOLVER_CORES if apart else None
+
+        def library_now() -> tuple[float, float]:
+            alone = library_seconds(steps, METRICS_EVERY, cores=cores)
+            return alone, alone if tabs == 1 else library_seconds(steps, METRICS_EVERY, at_once=tabs, cores=cores)
+
+        brackets = [library_now()]
         library, library_at_once, ratios, ratios_at_once, slowdowns = [], [], [], [], []
         app, rates, first_step, solver_s = [], [], [], []
-        cores = SOLVER_CORES if apart else None
         for round_ in range(1, rounds + 1):
-            library.append(library_seconds(steps, METRICS_EVERY, cores=cores))
-            library_at_once.append(library[-1] if tabs == 1 else
-                                   library_seconds(steps, METRICS_EVERY, at_once=tabs, cores=cores))
             timed_app = run_tabs(pages, store, steps, tabs)
+            brackets.append(library_now())
+            (before, before_at_once), (after, after_at_once) = brackets[-2], brackets[-1]
+            library.append((before + after) / 2)
+            library_at_once.append((before_at_once + after_at_once) / 2)
             app.extend(timed_app["app"])
             rates.extend(timed_app["rates"])
             first_step.extend(timed_app["first step"])
@@ -195,8 +204,9 @@ def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, rounds: int
             ratios.append(_mean(timed_app["app"]) / library[-1])
             ratios_at_once.append(_mean(timed_app["app"]) / library_at_once[-1])
             slowdowns.append(_mean(timed_app["solver"]) / library_at_once[-1])
-            say(f"{tabs} tab(s){PAGE_APART if apart else ''}, round {round_}/{rounds}: library {library[-1]:.2f} s alone"
-                + (f", {library_at_once[-1]:.2f} s {tabs} at once" if tabs > 1 else "")
+            say(f"{tabs} tab(s){PAGE_APART if apart else ''}, round {round_}/{rounds}: library {before:.2f} s before, "
+                f"{after:.2f} s after"
+                + (f" ({before_at_once:.2f} s, {after_at_once:.2f} s {tabs} at once)" if tabs > 1 else "")
                 + f"; app {_mean(timed_app['app']):.2f} s (tabs: " + ", ".join(f"{a:.2f}" for a in timed_app["app"])
                 + f"); ratio {ratios[-1]:.2f}" + (f" (against {tabs} at once {ratios_at_once[-1]:.2f})" if tabs > 1
                                                   else "")
@@ -344,7 +354,8 @@ def _mean(values: list[float]) -> float:
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     print("\napp vs library (goals: app/library ≤ 1.1, chart updates ≥ 2/s, pause and stop ≤ 0.5 s); medians over "
-          "rounds, each a library run then the app's; app s: Start click to 'finished' on the page; library at once "
+          "rounds, each the app's run against the mean of a library run before it and one after; app s: Start "
+          "click to 'finished' on the page; library at once "
           "s: as many library runs side by side as tabs; page apart: the browser and the server on the last core, "
           "the solvers on the others; first step s: to the first step shown; worker solver s: the last "
           "iterate's elapsed in the worker; solver/library: that against the library (at once); "
@@ -361,7 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pareto_app bench app", description=__doc__.splitlines()[0])
     parser.add_argument("--tabs", type=int, nargs="+", default=[1, 4], help="tabs running at once (default: 1 4)")
     parser.add_argument("--steps", type=int, default=500, help="steps of the timed run (default: 500)")
-    parser.add_argument("--rounds", type=int, default=3, help="library-then-app rounds per number of tabs (default: 3)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="app runs, each between two library runs, per number of tabs (default: 3)")
     parser.add_argument("--page-apart", action="store_true",
                         help="also measure with the browser and the server on the last core and the solvers on the "
                              "others (Linux, 2 cores or more): as if the browser ran on the user's own computer")
