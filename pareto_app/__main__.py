@@ -129,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     p_bench.add_argument("--page-apart", action="store_true",
                          help="bench app: also with the browser and the server on the last core, the solvers on "
                               "the others (as if the browser ran on the user's own computer)")
+    p_bench.add_argument("--background", action="store_true",
+                         help="bench app: also more than one tab with all tabs but the first in the background "
+                              "(hidden), as tabs of one browser window are")
     args = parser.parse_args(argv)
 
     try:
@@ -174,14 +177,15 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "bench":
             if args.what not in ("app", "sweep") and args.steps is not None:
                 raise ValueError("--steps is an option of `bench app` and `bench sweep` only")
-            if args.what != "app" and (args.tabs is not None or args.rounds is not None or args.page_apart):
-                raise ValueError("--tabs, --rounds and --page-apart are options of `bench app` only")
+            if args.what != "app" and (args.tabs is not None or args.rounds is not None or args.page_apart
+                                       or args.background):
+                raise ValueError("--tabs, --rounds, --page-apart and --background are options of `bench app` only")
             sweep_flags = (args.task, args.B, args.bench_device, args.param, args.data, args.solver, args.inner)
             if args.what != "sweep" and sweep_flags != (None,) * len(sweep_flags):
                 raise ValueError("--task, --B, --device, --param, --data, --solver and --inner are options of "
                                  "`bench sweep` only")
             if args.what == "app":
-                return _bench_app(args.tabs, args.steps, args.rounds, args.page_apart)
+                return _bench_app(args.tabs, args.steps, args.rounds, args.page_apart, args.background)
             if args.what == "sweep":
                 from .batched_sweep import BATCHED
                 from .bench_sweep import run_sweep_bench
@@ -252,7 +256,8 @@ def _make_data(args: argparse.Namespace) -> None:
     print(f"written: {out} (X {samples} × {features} float32, y {classes} classes)")
 
 
-def _bench_app(tabs: list[int] | None, steps: int | None, rounds: int | None = None, page_apart: bool = False) -> int:
+def _bench_app(tabs: list[int] | None, steps: int | None, rounds: int | None = None, page_apart: bool = False,
+               background: bool = False) -> int:
     """tools/bench_app.py of the repository checkout: the app in a browser against the library.
 
     Run from its file, not imported: it needs Streamlit and Playwright, which the library never imports."""
@@ -261,7 +266,8 @@ def _bench_app(tabs: list[int] | None, steps: int | None, rounds: int | None = N
         raise ValueError(f"bench app needs the repository checkout's {script.parent.name}/{script.name} "
                          f"(not found at {script})")
     argv = [*(["--tabs", *map(str, tabs)] if tabs else []), *(["--steps", str(steps)] if steps is not None else []),
-            *(["--rounds", str(rounds)] if rounds is not None else []), *(["--page-apart"] if page_apart else [])]
+            *(["--rounds", str(rounds)] if rounds is not None else []), *(["--page-apart"] if page_apart else []),
+            *(["--background"] if background else [])]
     return int(runpy.run_path(str(script))["main"](argv) or 0)
 
 

@@ -560,6 +560,35 @@ _MONITOR_JS = """chart => {
 }"""
 
 
+def set_hidden(page: Page, hidden: bool) -> None:
+    """Make `page` and its frames read as a background tab (document.hidden, visibilityState) or as shown again,
+    and tell them (visibilitychange), as a browser does when another tab comes to the front. Headless chromium
+    shows every page: each of Playwright's pages is a window of its own, never behind another."""
+    for frame in page.frames:
+        with contextlib.suppress(Exception):  # a frame that went away meanwhile
+            frame.evaluate("""hidden => {
+                Object.defineProperty(document, "hidden", {configurable: true, get: () => hidden});
+                Object.defineProperty(document, "visibilityState", {configurable: true,
+                                                                    get: () => hidden ? "hidden" : "visible"});
+                document.dispatchEvent(new Event("visibilitychange"));
+            }""", hidden)
+
+
+def count_feed_asks(page: Page) -> dict[str, int]:
+    """From now on, the asks `page` sends its live feeds, by part (status, objective, metrics, weights): a dict
+    that fills as they go."""
+    asks: dict[str, int] = {}
+
+    def seen(request: Any) -> None:
+        path = request.url.split("?", 1)[0]
+        if "/api/live/" in path:
+            part = path.rsplit("/", 1)[-1]
+            asks[part] = asks.get(part, 0) + 1
+
+    page.on("request", seen)
+    return asks
+
+
 def install_monitor(page: Page, chart: str = "explore_objective_space") -> None:
     """Start the in-page watcher of the status line and of `chart`'s trajectory (once per page)."""
     page.evaluate(_MONITOR_JS, chart)

@@ -210,8 +210,9 @@ def test_controller_and_problem_name_bad_arguments():
     (["solve", "--out", "/nonexistent/dir/r.json"], "the folder '/nonexistent/dir' does not exist"),
     (["solve", "--steps", "x"], "argument --steps: invalid int value"),
     (["solve", "--divergence-factor", "1"], "divergence_factor=1.0; accepted"),
-    (["bench", "sweep", "--steps", "2", "--rounds", "2"], "--rounds and --page-apart are options of `bench app` only"),
-    (["bench", "sweep", "--steps", "2", "--page-apart"], "--rounds and --page-apart are options of `bench app` only"),
+    (["bench", "sweep", "--steps", "2", "--rounds", "2"], "--page-apart and --background are options of `bench app` only"),
+    (["bench", "sweep", "--steps", "2", "--page-apart"], "--page-apart and --background are options of `bench app` only"),
+    (["bench", "qp", "--background"], "--page-apart and --background are options of `bench app` only"),
 ])
 def test_the_cli_prints_one_error_line_and_exits_2(capsys, argv, says):
     from pareto_app.__main__ import main

@@ -24,6 +24,7 @@ from pareto_app.store import RunStore
 from tests.browser import (
     VIEWPORT,
     button,
+    count_feed_asks,
     current_status,
     frozen_after,
     install_monitor,
@@ -44,6 +45,7 @@ from tests.browser import (
     select_options,
     select_value,
     serve,
+    set_hidden,
     set_number,
     snapshot,
     status,
@@ -333,6 +335,36 @@ def wait_archived(db, run_id: int, states: tuple[str, ...], timeout: float = 60.
     store = RunStore(db)
     return wait_until(lambda: (st := store.state(run_id))["status"] in states and st,
                       f"run #{run_id} to be {' or '.join(states)} in the archive", timeout)
+
+
+def test_a_tab_in_the_background_asks_only_its_status_and_catches_up_when_shown(new_tab, server):
+    page = new_tab()
+    run_id = start_run(page, LONG)["run"]
+    wait_until(lambda: trace_lengths(page, "explore_metrics").get("kkt_residual"), "the metrics chart", 60, page=page)
+    asks = count_feed_asks(page)
+    page.wait_for_timeout(3000)
+    shown = dict(asks)
+    assert shown.get("status", 0) >= 3 and shown.get("objective", 0) >= 2 and shown.get("metrics", 0) >= 1, shown
+
+    set_hidden(page, True)
+    page.wait_for_timeout(1000)  # an ask under way when the tab went to the background, and its answer
+    asks.clear()
+    page.wait_for_timeout(6000)
+    hidden = dict(asks)
+    # The charts draw nothing a person sees: no asks. The status line asks every 2 s: the run stays watched.
+    assert not any(hidden.get(part, 0) for part in ("objective", "metrics", "weights")), hidden
+    assert 1 <= hidden.get("status", 0) <= 5, hidden
+    store = RunStore(server.db)
+    assert store.state(run_id)["status"] == "running"
+    trajectory = trace_lengths(page, CHART).get("trajectory", 0)
+    step = current_status(page)["step"]
+
+    set_hidden(page, False)
+    wait_until(lambda: all(asks.get(part, 0) > 0 for part in ("status", "objective", "metrics")),
+               "every part to ask at once when shown again", 5, interval=0.05)
+    wait_until(lambda: (s := status(page)) and s["step"] > step + 100, "the status line to catch up", 30, page=page)
+    wait_until(lambda: trace_lengths(page, CHART).get("trajectory", 0) > trajectory
+               or ((t := live_tail(page, CHART)) and t["step"] > step), "the chart to catch up", 30, page=page)
 
 
 def test_pause_and_stop_take_effect_within_seconds(new_tab, server, capsys):

@@ -14,7 +14,10 @@ and Stop (until its status reads "stopped") while the others go on.
 
 The workers' own time in the solver (the last iterate's elapsed) against the library's says how much the page
 slowed the solver itself; the rest of the app's time is the page showing the first step and the end.
-`--page-apart` measures everything again with the browser, the server and Playwright on the last core and the
+`--background` measures the runs of more than one tab again with every tab but the first in the background, as
+tabs of one browser window are (document.hidden: `tests.browser.set_hidden`; headless chromium shows every page, each
+a window of its own): a background tab's time is from its Start click to its run's end in the archive, as nobody
+reads its page. `--page-apart` measures everything again with the browser, the server and Playwright on the last core and the
 solvers on the others, as if the browser ran on the user's own computer: what the app's design costs a solver,
 without the browser's share of this machine's cores.
 
@@ -32,6 +35,7 @@ import argparse
 import contextlib
 import math
 import os
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -46,6 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.browser import (  # noqa: E402 - the repository root goes on sys.path first
+    ENDED,
     VIEWPORT,
     frozen_after,
     install_monitor,
@@ -57,6 +62,7 @@ from tests.browser import (  # noqa: E402 - the repository root goes on sys.path
     press_until,
     reached_state,
     serve,
+    set_hidden,
     set_number,
     status,
     stop_workers,
@@ -163,8 +169,38 @@ def control_latency(db: Path, page: Any, run: int, key: str, command: str, statu
     return commanded, obeyed, on_page
 
 
-def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, rounds: int, apart: bool = False) -> dict[str, Any]:
+class EndWatch:
+    """Polls the archive every 20 ms in a thread, from before the Start clicks: when each run ended (unix time)."""
+
+    def __init__(self, db: Path) -> None:
+        self.db, self.ended, self._known = db, {}, set()
+        self._done = threading.Event()
+        with contextlib.closing(sqlite3.connect(db)) as conn:
+            self._after = conn.execute("SELECT COALESCE(MAX(id), 0) FROM runs").fetchone()[0]
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        marks = ",".join("?" * len(ENDED))
+        with contextlib.closing(sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)) as conn:
+            while not self._done.is_set():
+                with contextlib.suppress(sqlite3.Error):
+                    now = time.time()
+                    for (run,) in conn.execute(f"SELECT id FROM runs WHERE id > ? AND status IN ({marks})",
+                                               (self._after, *ENDED)):
+                        self.ended.setdefault(run, now)
+                time.sleep(0.02)
+
+    def close(self) -> None:
+        self._done.set()
+        self._thread.join(5)
+
+
+def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, rounds: int, apart: bool = False,
+            background: bool = False) -> dict[str, Any]:
     from pareto_app.store import RunStore
+
+    where = PAGE_APART if apart else BACKGROUND if background else ""
 
     store = RunStore(db)
     context = browser.new_context(viewport=VIEWPORT)
@@ -176,6 +212,8 @@ def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, rounds: int
         settle_fork_server()
         if apart:
             pin_apart()
+        for page in pages[1:] if background else ():
+            set_hidden(page, True)
         every = {int(float(page.get_by_label("Metrics every", exact=True).input_value())) for page in pages}
         if every != {METRICS_EVERY}:
             say(f"the sidebar's Metrics every is {every}, not {METRICS_EVERY} as in the library run")
@@ -192,7 +230,7 @@ def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, rounds: int
         library, library_at_once, ratios, ratios_at_once, slowdowns = [], [], [], [], []
         app, rates, first_step, solver_s = [], [], [], []
         for round_ in range(1, rounds + 1):
-            timed_app = run_tabs(pages, store, steps, tabs)
+            timed_app = run_tabs(pages, db, steps, tabs, 1 if background else tabs)
             brackets.append(library_now())
             (before, before_at_once), (after, after_at_once) = brackets[-2], brackets[-1]
             library.append((before + after) / 2)
@@ -204,7 +242,7 @@ def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, rounds: int
             ratios.append(_mean(timed_app["app"]) / library[-1])
             ratios_at_once.append(_mean(timed_app["app"]) / library_at_once[-1])
             slowdowns.append(_mean(timed_app["solver"]) / library_at_once[-1])
-            say(f"{tabs} tab(s){PAGE_APART if apart else ''}, round {round_}/{rounds}: library {before:.2f} s before, "
+            say(f"{tabs} tab(s){where}, round {round_}/{rounds}: library {before:.2f} s before, "
                 f"{after:.2f} s after"
                 + (f" ({before_at_once:.2f} s, {after_at_once:.2f} s {tabs} at once)" if tabs > 1 else "")
                 + f"; app {_mean(timed_app['app']):.2f} s (tabs: " + ", ".join(f"{a:.2f}" for a in timed_app["app"])
@@ -212,7 +250,7 @@ def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, rounds: int
                                                   else "")
                 + f"; the workers' solver time {_mean(timed_app['solver']):.2f} s")
         ratio, ratio_at_once, slowdown = _median(ratios), _median(ratios_at_once), _median(slowdowns)
-        say(f"{tabs} tab(s){PAGE_APART if apart else ''}, {steps} steps, {rounds} round(s): ratio {ratio:.2f} (rounds: "
+        say(f"{tabs} tab(s){where}, {steps} steps, {rounds} round(s): ratio {ratio:.2f} (rounds: "
             + ", ".join(f"{r:.2f}" for r in ratios) + f"), against {tabs} at once {ratio_at_once:.2f}; the workers' "
             f"solver time against the library's ({tabs} at once) {slowdown:.2f}; chart updates {_mean(rates):.2f}/s; "
             f"first step shown {_mean(first_step):.2f} s after Start")
@@ -241,11 +279,12 @@ def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, rounds: int
         else:
             stop = control_latency(db, first, run, "explore_stop", "stop", "stopped",
                                    lambda at: reached_state(first, at, ("stopped",), timeout=30))
-        say(f"{tabs} tab(s){PAGE_APART if apart else ''}: Pause → counter frozen {pause[2]:.2f} s (in the archive "
+        say(f"{tabs} tab(s){where}: Pause → counter frozen {pause[2]:.2f} s (in the archive "
             f"{pause[0]:.2f} s, worker paused "
             f"{pause[1]:.2f} s); Stop → 'stopped' {stop[2]:.2f} s (in the archive {stop[0]:.2f} s, worker stopped "
             f"{stop[1]:.2f} s)")
-        return {"tabs": tabs, "page apart": "yes" if apart else "no", "rounds": rounds,
+        return {"tabs": tabs, "page apart": "yes" if apart else "no",
+                "background": f"{tabs - 1} of {tabs}" if background else "no", "rounds": rounds,
                 "metrics every": ",".join(map(str, sorted(every))),
                 "library s": _median(library), "app s": _median(app), "app/library": ratio,
                 "library at once s": _median(library_at_once), "app/library at once": ratio_at_once,
@@ -262,22 +301,40 @@ def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, rounds: int
             pin_apart(every_core, every_core)
 
 
-def run_tabs(pages: list[Any], store: Any, steps: int, tabs: int) -> dict[str, list[float]]:
+def run_tabs(pages: list[Any], db: Path, steps: int, tabs: int, shown: int) -> dict[str, list[float]]:
     """Start the run of `steps` in every tab at once, each as soon as its Start button is enabled (a page may
-    still be redrawing after the typed step count): per tab, seconds from Start to "finished" on the page,
-    chart updates per second, seconds to the first step shown, and the worker's own time in the solver."""
-    clicked = [wait_until(lambda page=page: press(page, "explore_start"), "the Start button", 60, interval=0.05,
-                          page=page) for page in pages]
-    app, rates, first_step, solver_s = [], [], [], []
-    for page, at in zip(pages, clicked):
-        app.append(timed("a run to finish on its page",
-                         lambda page=page, at=at: reached_state(page, at, ("finished",), timeout=90 + 30 * tabs)))
-        seen = monitor(page, at)
-        first_step.append(next((e["t"] - at for e in seen["log"] if e["step"] is not None), math.nan))
-        rates.append(chart_rate(seen["redraws"], at, at + app[-1]) if not math.isnan(app[-1]) else math.nan)
-        run = max((e["run"] for e in seen["log"]), default=None)  # this round's: the newest run the tab showed
-        rows = store.rows_since(run)[-1:] if run is not None else []
-        solver_s.append(rows[0][1]["elapsed"] if rows else math.nan)
+    still be redrawing after the typed step count): per tab, seconds from Start to "finished" on the page (for the
+    tabs after the first `shown`, in the background: to the run's end in the archive), chart updates per second and
+    seconds to the first step shown (NaN in the background), and the worker's own time in the solver."""
+    from pareto_app.store import RunStore
+
+    store, ends = RunStore(db), EndWatch(db)
+    try:
+        clicked = [wait_until(lambda page=page: press(page, "explore_start"), "the Start button", 60, interval=0.05,
+                              page=page) for page in pages]
+        app, rates, first_step, solver_s = [], [], [], []
+        for k, (page, at) in enumerate(zip(pages, clicked)):
+            # This round's run: the newest the tab's status line showed (a background tab's too: a rerun draws it).
+            run = wait_until(lambda page=page, at=at: max((e["run"] for e in monitor(page, at)["log"]
+                                                           if e["run"] is not None), default=None),
+                             "the tab's run on its status line", 60, page=page)
+            if k < shown:
+                app.append(timed("a run to finish on its page",
+                                 lambda page=page, at=at: reached_state(page, at, ("finished",),
+                                                                        timeout=90 + 30 * tabs)))
+                seen = monitor(page, at)
+                first_step.append(next((e["t"] - at for e in seen["log"] if e["step"] is not None), math.nan))
+                rates.append(chart_rate(seen["redraws"], at, at + app[-1]) if not math.isnan(app[-1]) else math.nan)
+            else:
+                app.append(timed("a background tab's run to end", lambda run=run, at=at: wait_until(
+                    lambda: run in ends.ended and ends.ended[run] - at, "the run's end in the archive",
+                    90 + 30 * tabs)))
+                first_step.append(math.nan)
+                rates.append(math.nan)
+            rows = store.rows_since(run)[-1:]
+            solver_s.append(rows[0][1]["elapsed"] if rows else math.nan)
+    finally:
+        ends.close()
     return {"app": app, "rates": rates, "first step": first_step, "solver": solver_s}
 
 
@@ -285,6 +342,7 @@ def run_tabs(pages: list[Any], store: Any, steps: int, tabs: int) -> dict[str, l
 # so every worker it forks, and the library runs) on the others.
 PAGE_CORE = (os.cpu_count() or 1) - 1
 PAGE_APART = " (page apart: the browser and the server on their own core)"
+BACKGROUND = " (the other tabs in the background)"
 SOLVER_CORES = set(range(PAGE_CORE)) or {0}
 
 
@@ -374,6 +432,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=500, help="steps of the timed run (default: 500)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="app runs, each between two library runs, per number of tabs (default: 3)")
+    parser.add_argument("--background", action="store_true",
+                        help="also measure more than one tab with every tab but the first in the background (hidden), "
+                             "as tabs of one browser window are")
     parser.add_argument("--page-apart", action="store_true",
                         help="also measure with the browser and the server on the last core and the solvers on the "
                              "others (Linux, 2 cores or more): as if the browser ran on the user's own computer")
@@ -396,11 +457,14 @@ def main(argv: list[str] | None = None) -> int:
         browser = launch_chromium(playwright)
         try:
             for tabs in args.tabs:
-                for apart in (False, True) if args.page_apart else (False,):
+                settings = [(False, False)] + [(True, False)] * args.page_apart + [(False, True)] * (
+                    args.background and tabs > 1)
+                for apart, background in settings:
                     try:
-                        rows.append(measure(browser, server.url, server.db, tabs, args.steps, args.rounds, apart))
+                        rows.append(measure(browser, server.url, server.db, tabs, args.steps, args.rounds, apart,
+                                            background))
                     except AssertionError as err:  # a bounded wait ran out: say so, go on with the next
-                        say(f"{tabs} tab(s){', page apart' if apart else ''}: gave up: {err}")
+                        say(f"{tabs} tab(s){PAGE_APART if apart else BACKGROUND if background else ''}: gave up: {err}")
         finally:
             browser.close()
     if rows:

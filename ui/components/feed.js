@@ -1,18 +1,31 @@
 // How a live part's page follows its feed (ui/live_feed.py), shared by the live chart and the live status.
 //
-// feedFollower(name, onContent) returns follow(url, version, every): from then on the page asks `url`
-// every `every` seconds (the pace each answer sets; null: stop asking), sending the version it has;
+// feedFollower(name, onContent, hiddenEvery) returns follow(url, version, every): from then on the page asks
+// `url` every `every` seconds (the pace each answer sets; null: stop asking), sending the version it has;
 // an answer with newer content calls onContent(content). Asks keep their pace from one ask to the next,
 // however long an answer took to come; a failed ask is tried again after 2 s; a part no longer published
 // (404) is not asked again until the page's next rerun says what to follow, or a sibling asks it to
 // (follow.now, on a "pareto:follow-now" message).
-window.feedFollower = function (name, onContent) {
+//
+// A page in the background (another tab in front, a minimised window: document.hidden, which a frame shares
+// with its page) draws nothing a person sees, so it asks no more than `hiddenEvery` seconds apart, or not at
+// all when `hiddenEvery` is null, and asks at once when it is shown again. The status line keeps asking (its
+// asks keep the run watched: a run no page looks at stops at its idle limit); the charts wait.
+window.feedFollower = function (name, onContent, hiddenEvery) {
   "use strict";
-  let feed = null, version = null, timer = null, asking = false, again = false;
+  let feed = null, version = null, timer = null, asking = false, again = false, parked = false;
+  const waitsHidden = hiddenEvery === null || hiddenEvery === undefined;
 
   function later(seconds) {
     clearTimeout(timer);
-    timer = seconds === null || seconds === undefined || !feed ? null : setTimeout(ask, 1000 * seconds);
+    timer = null;
+    parked = false;
+    if (seconds === null || seconds === undefined || !feed) return;
+    if (document.hidden && waitsHidden) {
+      parked = true;  // asked again when the page is shown (below)
+      return;
+    }
+    timer = setTimeout(ask, 1000 * (document.hidden ? Math.max(seconds, hiddenEvery) : seconds));
   }
 
   async function ask() {
@@ -59,6 +72,10 @@ window.feedFollower = function (name, onContent) {
   // page has just published their feeds anew (a run started) without a rerun that would tell them.
   window.addEventListener("message", function (event) {
     if (event.data && event.data.type === "pareto:follow-now") follow.now();
+  });
+  // Shown again: what a person now sees catches up at once, not at the background's pace.
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden && (parked || timer !== null)) follow.now();
   });
   return follow;
 };
