@@ -212,7 +212,7 @@ def test_controller_and_problem_name_bad_arguments():
     (["solve", "--divergence-factor", "1"], "divergence_factor=1.0; accepted"),
     (["bench", "sweep", "--steps", "2", "--rounds", "2"], "--page-apart and --background are options of `bench app` only"),
     (["bench", "sweep", "--steps", "2", "--page-apart"], "--page-apart and --background are options of `bench app` only"),
-    (["bench", "qp", "--background"], "--page-apart and --background are options of `bench app` only"),
+    (["bench", "sweep", "--steps", "2", "--background"], "--page-apart and --background are options of `bench app` only"),
 ])
 def test_the_cli_prints_one_error_line_and_exits_2(capsys, argv, says):
     from pareto_app.__main__ import main
