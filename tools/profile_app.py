@@ -6,7 +6,8 @@ for `--seconds` the CPU time of each process: the server, chromium's processes b
 browser, utility), the workers, and the worker's steps per second. Then it stops the runs. What `bench app`
 says in ratios, this says in cores: what to make cheaper first. `--js` samples the first tab's main thread
 meanwhile (the DevTools protocol's CPU profiler): its busy share, and the milliseconds per second by script and
-by function, idle left out ("(program)" is the browser's own work: style, layout, paint).
+by function, idle left out ("(program)" is the browser's own work: style, layout, paint). `--background` puts
+every tab but the first in the background (`tests.browser.set_hidden`), as tabs of one browser window are.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from tests.browser import (  # noqa: E402 - the repository root goes on sys.path
     open_app,
     press,
     serve,
+    set_hidden,
     set_number,
     stop_workers,
     wait_until,
@@ -134,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="instead: a run of this many steps in each tab, with the cores used every 0.25 s from "
                              "the Start click to its end (where a short run's time goes)")
     parser.add_argument("--js", action="store_true", help="also profile the first tab's main thread")
+    parser.add_argument("--background", action="store_true",
+                        help="every tab but the first in the background (hidden), as tabs of one browser window are")
     args = parser.parse_args(argv)
     reason = missing()
     if reason:
@@ -152,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
             pages = [open_app(context.new_page(), server.url) for _ in range(args.tabs)]
             for page in pages:
                 set_number(page, "Steps", args.steps or LONG)
+            for page in pages[1:] if args.background else ():
+                set_hidden(page, True)
             settle_fork_server()
             if args.steps:
                 for round_ in range(1, args.rounds + 1):
@@ -175,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
                 time.monotonic() - at
             if profiler is not None:
                 print_js_profile(profiler.send("Profiler.stop")["profile"], wall)
-            print(f"{args.tabs} tab(s), {wall:.1f} s: cores used")
+            print(f"{args.tabs} tab(s){' (all but the first in the background)' if args.background else ''}, "
+                  f"{wall:.1f} s: cores used")
             for kind in sorted(after, key=lambda k: -(after[k] - before.get(k, 0.0))):
                 print(f"  {kind:24s} {(after[kind] - before.get(kind, 0.0)) / wall:5.2f}")
             print("  steps/s per run: " + ", ".join(f"{(b - a) / wall:.0f}" for a, b in zip(steps_before, steps_after)))
