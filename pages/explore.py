@@ -33,8 +33,7 @@ from ui.exploration import (
     point_payload,
     problem_key,
     read_every,
-    until_finished,
-    until_obeyed,
+    status_pace,
 )
 from ui.live_chart import chart_feed, clicked_points, live_chart
 from ui.live_status import live_status
@@ -305,9 +304,7 @@ def status_update(run: int, read: bool = True) -> live_feed.Update:
                                           for s in range(history.S))
         content = {"progress": current.progress, "line": line, "caption": caption, "state": run_state(current)}
     version = json.dumps(content, default=str)
-    every = until_obeyed(current, until_finished(current, ask_every(current, STATUS_EVERY_S), FINISH_EVERY_S),
-                         FINISH_EVERY_S)
-    current.hurried = every == FINISH_EVERY_S
+    every = status_pace(current, ask_every(current, STATUS_EVERY_S), FINISH_EVERY_S)
     return live_feed.Update(version, lambda: content, every)
 
 

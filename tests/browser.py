@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -560,18 +561,33 @@ _MONITOR_JS = """chart => {
 }"""
 
 
+# Every frame of a page reads its visibility from the page's top window, where `set_hidden` sets it: frames
+# made later (a component mounted by a rerun, the status line at Start) read it too.
+_VISIBILITY_FROM_TOP = """(() => {
+    const hidden = () => { try { return window.top.__paretoHidden === true; } catch (err) { return false; } };
+    Object.defineProperty(document, "hidden", {configurable: true, get: hidden});
+    Object.defineProperty(document, "visibilityState", {configurable: true,
+                                                        get: () => hidden() ? "hidden" : "visible"});
+})()"""
+_emulating: weakref.WeakSet = weakref.WeakSet()  # the pages whose frames read _VISIBILITY_FROM_TOP
+
+
 def set_hidden(page: Page, hidden: bool) -> None:
-    """Make `page` and its frames read as a background tab (document.hidden, visibilityState) or as shown again,
-    and tell them (visibilitychange), as a browser does when another tab comes to the front. Headless chromium
-    shows every page: each of Playwright's pages is a window of its own, never behind another."""
+    """Make `page` and its frames, now and later, read as a background tab (document.hidden, visibilityState)
+    or as shown again, and tell them (visibilitychange), as a browser does when another tab comes to the front.
+    Emulated: headless chromium shows every page (each of Playwright's pages is a window of its own, never behind
+    another), and goes on running a hidden page's timers and drawing at full speed, as a real background tab
+    would not."""
+    if page not in _emulating:
+        page.add_init_script(_VISIBILITY_FROM_TOP)
+        for frame in page.frames:
+            with contextlib.suppress(Exception):  # a frame that went away meanwhile
+                frame.evaluate(_VISIBILITY_FROM_TOP)
+        _emulating.add(page)
+    page.evaluate("hidden => { window.__paretoHidden = hidden; }", hidden)
     for frame in page.frames:
-        with contextlib.suppress(Exception):  # a frame that went away meanwhile
-            frame.evaluate("""hidden => {
-                Object.defineProperty(document, "hidden", {configurable: true, get: () => hidden});
-                Object.defineProperty(document, "visibilityState", {configurable: true,
-                                                                    get: () => hidden ? "hidden" : "visible"});
-                document.dispatchEvent(new Event("visibilitychange"));
-            }""", hidden)
+        with contextlib.suppress(Exception):
+            frame.evaluate('document.dispatchEvent(new Event("visibilitychange"))')
 
 
 def count_feed_asks(page: Page) -> dict[str, int]:

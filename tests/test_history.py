@@ -193,18 +193,23 @@ def test_a_hurried_status_line_reads_what_the_worker_wrote_since_the_last_read(t
     from pareto_app.runspec import RunSpec
     from pareto_app.store import RunStore
     from pareto_app.termination import Termination
-    from ui.exploration import open_view, read_every
+    from ui.exploration import open_view, read_every, status_pace
 
     store = RunStore(tmp_path / "runs.db")
     run_id = store.create(RunSpec(task="toy-quadratic", preference=[0.5, 0.5], device="cpu",
-                                  termination=Termination(steps=50)).to_dict(), num_objectives=2)
-    store.append(run_id, fake_rows(0, 45), [None] * 45, status="running", progress=0.9)
+                                  termination=Termination(steps=1000)).to_dict(), num_objectives=2)
+    store.append(run_id, fake_rows(0, 100), [None] * 100, status="running", progress=0.1)  # 1 ms a step
     view = open_view(store, run_id)
-    assert len(view.history) == 45 and not view.hurried
-    store.append(run_id, fake_rows(45, 50), [None] * 5, status="running", progress=1.0)
+    assert status_pace(view, 0.25, 0.05) == 0.25 and not view.hurried  # 0.1 s for 10 %: 0.9 s to go
+    store.append(run_id, fake_rows(100, 950), [None] * 850, status="running", progress=0.95)
+    view.refresh(store)
+    assert status_pace(view, 0.25, 0.05) == 0.05 and view.hurried  # 0.95 s for 95 %: due within 0.05 s
+    store.append(run_id, fake_rows(950, 1000), [None] * 50, status="running", progress=1.0)
     store.finish(run_id, None, "finished", "")
-    assert view.refresh_if_older(store, read_every(view, 60.0)) == 0  # the usual pace: a read this recent serves
-    assert view.status == "running"
-    view.hurried = True  # the line asks at its fast pace: the run is due to end
-    assert read_every(view, 60.0) == 0.0
-    assert view.refresh_if_older(store, read_every(view, 60.0)) == 5 and view.status == "finished"
+    assert read_every(view, 60.0) == 0.0  # a read this recent serves the other parts, but not a hurried line
+    assert view.refresh_if_older(store, read_every(view, 60.0)) == 50 and view.status == "finished"
+    assert status_pace(view, None, 0.05) is None and not view.hurried  # ended: no more asks
+    assert read_every(view, 60.0) == 60.0
+    assert view.refresh_if_older(store, read_every(view, 60.0)) == 0
+    view.status, view.command = "running", "stop"  # a Stop not obeyed yet
+    assert status_pace(view, 1.0, 0.05) == 0.05 and view.hurried

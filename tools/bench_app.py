@@ -1,4 +1,5 @@
-"""The app against the library: `python -m pareto_app bench app [--tabs 1 4] [--steps 500] [--rounds 3] [--page-apart]`.
+"""The app against the library: `python -m pareto_app bench app [--tabs 1 4] [--steps 500] [--rounds 3] [--page-apart]
+[--background]`.
 
 Starts its own Streamlit server (a temporary run archive, a free port) and drives Debian's
 chromium through Playwright (headless). For each number of tabs, every tab starts the default
@@ -6,20 +7,23 @@ Explore run (toy-quadratic, wc-mhgd, r = (0.5, 0.5), `--steps` steps, the sideba
 at once, and the time from its Start click to its status line reading "finished" is compared with
 the same run through the library (`pa.solve`, in a fresh process warmed up as the fork server is, nothing else
 running), and with as many library runs side by side as tabs (what the pages and the server add, apart from
-the cores). The machine's own speed drifts by tens of percent within minutes, so each of `--rounds` rounds times
-the app between two library runs (before it and after it) and compares it with their mean; the figures are the
-medians of the rounds' ratios. Then each
-tab starts a long run, and the first tab measures Pause (until its step counter stops changing)
-and Stop (until its status reads "stopped") while the others go on.
+the cores). So is the time from the click to the run's end in the archive ("end"), whatever the page shows. The
+machine's own speed drifts by tens of percent within minutes, so each of `--rounds` rounds times the app between
+two library runs (one before it and one after it, once the round's runs are saved and the machine is quiet) and
+compares it with their mean; the figures are the medians of the rounds' ratios. Then each tab starts a long run,
+and the first tab measures Pause (until its step counter stops changing) and Stop (until its status reads
+"stopped") while the others go on.
 
 The workers' own time in the solver (the last iterate's elapsed) against the library's says how much the page
 slowed the solver itself; the rest of the app's time is the page showing the first step and the end.
-`--background` measures the runs of more than one tab again with every tab but the first in the background, as
-tabs of one browser window are (document.hidden: `tests.browser.set_hidden`; headless chromium shows every page, each
-a window of its own): a background tab's time is from its Start click to its run's end in the archive, as nobody
-reads its page. `--page-apart` measures everything again with the browser, the server and Playwright on the last core and the
-solvers on the others, as if the browser ran on the user's own computer: what the app's design costs a solver,
-without the browser's share of this machine's cores.
+
+`--background` measures more than one tab again with every tab but the first in the background, as tabs of one
+browser window are: the pages read document.hidden (`tests.browser.set_hidden`), since headless chromium shows
+every page (each a window of its own). Only the tab in front has a page time; compare the settings on "end". The
+emulation understates what a real background tab saves: chromium still runs a hidden page's timers and draws it
+at full speed. `--page-apart` measures everything again with the browser, the server and Playwright on the last
+core and the solvers on the others, as if the browser ran on the user's own computer: what the app's design costs a
+solver, without the browser's share of this machine's cores.
 
 What is timed is what the page shows: a watcher inside each page logs every change of the status
 line and of the objective-space chart's trajectory with the page's clock (a page busy drawing a
@@ -50,7 +54,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.browser import (  # noqa: E402 - the repository root goes on sys.path first
-    ENDED,
     VIEWPORT,
     frozen_after,
     install_monitor,
@@ -170,10 +173,11 @@ def control_latency(db: Path, page: Any, run: int, key: str, command: str, statu
 
 
 class EndWatch:
-    """Polls the archive every 20 ms in a thread, from before the Start clicks: when each run ended (unix time)."""
+    """When each run that starts from now on reached "finished" in the archive (unix time; polled every 20 ms in a
+    thread): a run's end whatever its page shows, or when a page in the background, which nobody reads, shows it."""
 
     def __init__(self, db: Path) -> None:
-        self.db, self.ended, self._known = db, {}, set()
+        self.uri, self.ended = Path(db).resolve().as_uri() + "?mode=ro", {}
         self._done = threading.Event()
         with contextlib.closing(sqlite3.connect(db)) as conn:
             self._after = conn.execute("SELECT COALESCE(MAX(id), 0) FROM runs").fetchone()[0]
@@ -181,19 +185,45 @@ class EndWatch:
         self._thread.start()
 
     def _poll(self) -> None:
-        marks = ",".join("?" * len(ENDED))
-        with contextlib.closing(sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)) as conn:
+        with contextlib.closing(sqlite3.connect(self.uri, uri=True)) as conn:
             while not self._done.is_set():
                 with contextlib.suppress(sqlite3.Error):
                     now = time.time()
-                    for (run,) in conn.execute(f"SELECT id FROM runs WHERE id > ? AND status IN ({marks})",
-                                               (self._after, *ENDED)):
+                    for (run,) in conn.execute("SELECT id FROM runs WHERE id > ? AND status = 'finished'",
+                                               (self._after,)).fetchall():
                         self.ended.setdefault(run, now)
                 time.sleep(0.02)
 
     def close(self) -> None:
         self._done.set()
         self._thread.join(5)
+
+
+QUIET_CORES = 0.15  # busy cores, machine-wide, below which the machine is quiet between timed runs
+
+
+def busy_cores(over: float = 0.5) -> float:
+    """Cores busy machine-wide (/proc/stat) over the next `over` seconds."""
+    def ticks() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # all, idle + iowait
+
+    (all0, idle0), t0 = ticks(), time.monotonic()
+    time.sleep(over)
+    (all1, idle1), wall = ticks(), time.monotonic() - t0
+    return ((all1 - all0) - (idle1 - idle0)) / os.sysconf("SC_CLK_TCK") / wall
+
+
+def settle_after(store: Any, runs: list[int], timeout: float = 20.0) -> None:
+    """Wait until `runs` are saved (a worker saves a run's Result after its final status) and the machine is quiet
+    (the pages' reruns on "finished", a background tab's late look): the next library run is not slowed by this
+    round's tail."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(store.state(r)["saved"] for r in runs) and busy_cores() < QUIET_CORES:
+            return
+    say(f"the machine was still busy {timeout:.0f} s after the round; measuring anyway")
 
 
 def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, rounds: int, apart: bool = False,
@@ -227,31 +257,37 @@ def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, rounds: int
             return alone, alone if tabs == 1 else library_seconds(steps, METRICS_EVERY, at_once=tabs, cores=cores)
 
         brackets = [library_now()]
-        library, library_at_once, ratios, ratios_at_once, slowdowns = [], [], [], [], []
-        app, rates, first_step, solver_s = [], [], [], []
+        library, library_at_once, ratios, ratios_at_once, ends_at_once, slowdowns = [], [], [], [], [], []
+        app, ends, rates, first_step, solver_s = [], [], [], [], []
         for round_ in range(1, rounds + 1):
             timed_app = run_tabs(pages, db, steps, tabs, 1 if background else tabs)
+            settle_after(store, timed_app["runs"])
             brackets.append(library_now())
             (before, before_at_once), (after, after_at_once) = brackets[-2], brackets[-1]
             library.append((before + after) / 2)
             library_at_once.append((before_at_once + after_at_once) / 2)
             app.extend(timed_app["app"])
+            ends.extend(timed_app["end"])
             rates.extend(timed_app["rates"])
             first_step.extend(timed_app["first step"])
             solver_s.extend(timed_app["solver"])
             ratios.append(_mean(timed_app["app"]) / library[-1])
             ratios_at_once.append(_mean(timed_app["app"]) / library_at_once[-1])
+            ends_at_once.append(_mean(timed_app["end"]) / library_at_once[-1])
             slowdowns.append(_mean(timed_app["solver"]) / library_at_once[-1])
-            say(f"{tabs} tab(s){where}, round {round_}/{rounds}: library {before:.2f} s before, "
-                f"{after:.2f} s after"
+            on_page, ended = (", ".join(f"{t:.2f}" for t in timed_app[k]) for k in ("app", "end"))
+            say(f"{tabs} tab(s){where}, round {round_}/{rounds}: library {before:.2f} s before, {after:.2f} s after"
                 + (f" ({before_at_once:.2f} s, {after_at_once:.2f} s {tabs} at once)" if tabs > 1 else "")
-                + f"; app {_mean(timed_app['app']):.2f} s (tabs: " + ", ".join(f"{a:.2f}" for a in timed_app["app"])
-                + f"); ratio {ratios[-1]:.2f}" + (f" (against {tabs} at once {ratios_at_once[-1]:.2f})" if tabs > 1
-                                                  else "")
+                + f"; 'finished' on the page after {on_page} s (the tabs in front), ratio {ratios[-1]:.2f}"
+                + (f", against {tabs} at once {ratios_at_once[-1]:.2f}" if tabs > 1 else "")
+                + f"; runs ended in the archive after {ended} s, against {tabs} at once {ends_at_once[-1]:.2f}"
                 + f"; the workers' solver time {_mean(timed_app['solver']):.2f} s")
         ratio, ratio_at_once, slowdown = _median(ratios), _median(ratios_at_once), _median(slowdowns)
+        end_at_once = _median(ends_at_once)
         say(f"{tabs} tab(s){where}, {steps} steps, {rounds} round(s): ratio {ratio:.2f} (rounds: "
-            + ", ".join(f"{r:.2f}" for r in ratios) + f"), against {tabs} at once {ratio_at_once:.2f}; the workers' "
+            + ", ".join(f"{r:.2f}" for r in ratios) + f"), against {tabs} at once {ratio_at_once:.2f}; the runs' end "
+            f"in the archive against {tabs} at once {end_at_once:.2f} (rounds: "
+            + ", ".join(f"{r:.2f}" for r in ends_at_once) + "); the workers' "
             f"solver time against the library's ({tabs} at once) {slowdown:.2f}; chart updates {_mean(rates):.2f}/s; "
             f"first step shown {_mean(first_step):.2f} s after Start")
 
@@ -288,6 +324,7 @@ def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, rounds: int
                 "metrics every": ",".join(map(str, sorted(every))),
                 "library s": _median(library), "app s": _median(app), "app/library": ratio,
                 "library at once s": _median(library_at_once), "app/library at once": ratio_at_once,
+                "end s": _median(ends), "end/library at once": end_at_once,
                 "first step s": _mean(first_step), "worker solver s": _median(solver_s),
                 "solver/library": slowdown, "chart updates/s": _mean(rates),
                 "pause → frozen s": pause[2], "stop → stopped s": stop[2],
@@ -303,39 +340,37 @@ def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, rounds: int
 
 def run_tabs(pages: list[Any], db: Path, steps: int, tabs: int, shown: int) -> dict[str, list[float]]:
     """Start the run of `steps` in every tab at once, each as soon as its Start button is enabled (a page may
-    still be redrawing after the typed step count): per tab, seconds from Start to "finished" on the page (for the
-    tabs after the first `shown`, in the background: to the run's end in the archive), chart updates per second and
-    seconds to the first step shown (NaN in the background), and the worker's own time in the solver."""
+    still be redrawing after the typed step count). Per tab: seconds from Start to the run's end in the archive
+    ("end"), the worker's own time in the solver, and the run's id; per tab of the first `shown` (in front, not in
+    the background): seconds from Start to "finished" on the page ("app"), chart updates per second and seconds to
+    the first step shown."""
     from pareto_app.store import RunStore
 
     store, ends = RunStore(db), EndWatch(db)
     try:
         clicked = [wait_until(lambda page=page: press(page, "explore_start"), "the Start button", 60, interval=0.05,
                               page=page) for page in pages]
-        app, rates, first_step, solver_s = [], [], [], []
+        out: dict[str, list[float]] = {"app": [], "end": [], "rates": [], "first step": [], "solver": [], "runs": []}
         for k, (page, at) in enumerate(zip(pages, clicked)):
             # This round's run: the newest the tab's status line showed (a background tab's too: a rerun draws it).
             run = wait_until(lambda page=page, at=at: max((e["run"] for e in monitor(page, at)["log"]
                                                            if e["run"] is not None), default=None),
                              "the tab's run on its status line", 60, page=page)
+            out["runs"].append(run)
             if k < shown:
-                app.append(timed("a run to finish on its page",
-                                 lambda page=page, at=at: reached_state(page, at, ("finished",),
-                                                                        timeout=90 + 30 * tabs)))
+                app = timed("a run to finish on its page",
+                            lambda page=page, at=at: reached_state(page, at, ("finished",), timeout=90 + 30 * tabs))
                 seen = monitor(page, at)
-                first_step.append(next((e["t"] - at for e in seen["log"] if e["step"] is not None), math.nan))
-                rates.append(chart_rate(seen["redraws"], at, at + app[-1]) if not math.isnan(app[-1]) else math.nan)
-            else:
-                app.append(timed("a background tab's run to end", lambda run=run, at=at: wait_until(
-                    lambda: run in ends.ended and ends.ended[run] - at, "the run's end in the archive",
-                    90 + 30 * tabs)))
-                first_step.append(math.nan)
-                rates.append(math.nan)
+                out["app"].append(app)
+                out["first step"].append(next((e["t"] - at for e in seen["log"] if e["step"] is not None), math.nan))
+                out["rates"].append(chart_rate(seen["redraws"], at, at + app) if not math.isnan(app) else math.nan)
+            out["end"].append(timed("a run to end in the archive", lambda run=run, at=at: wait_until(
+                lambda: run in ends.ended and ends.ended[run] - at, "the run's end in the archive", 90 + 30 * tabs)))
             rows = store.rows_since(run)[-1:]
-            solver_s.append(rows[0][1]["elapsed"] if rows else math.nan)
+            out["solver"].append(rows[0][1]["elapsed"] if rows else math.nan)
     finally:
         ends.close()
-    return {"app": app, "rates": rates, "first step": first_step, "solver": solver_s}
+    return out
 
 
 # --page-apart: the browser, the server, Playwright and this script on the last core, the solvers (the fork server,
@@ -413,7 +448,8 @@ def _mean(values: list[float]) -> float:
 def print_table(rows: list[dict[str, Any]]) -> None:
     print("\napp vs library (goals: app/library ≤ 1.1, chart updates ≥ 2/s, pause and stop ≤ 0.5 s); medians over "
           "rounds, each the app's run against the mean of a library run before it and one after; app s: Start "
-          "click to 'finished' on the page; library at once "
+          "click to 'finished' on the page (the tabs in front); end s: to the run's end in the archive (every tab); "
+          "library at once "
           "s: as many library runs side by side as tabs; page apart: the browser and the server on the last core, "
           "the solvers on the others; first step s: to the first step shown; worker solver s: the last "
           "iterate's elapsed in the worker; solver/library: that against the library (at once); "

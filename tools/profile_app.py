@@ -181,8 +181,8 @@ def main(argv: list[str] | None = None) -> int:
                 time.monotonic() - at
             if profiler is not None:
                 print_js_profile(profiler.send("Profiler.stop")["profile"], wall)
-            print(f"{args.tabs} tab(s){' (all but the first in the background)' if args.background else ''}, "
-                  f"{wall:.1f} s: cores used")
+            hidden = " (all but the first in the background)" if args.background and args.tabs > 1 else ""
+            print(f"{args.tabs} tab(s){hidden}, {wall:.1f} s: cores used")
             for kind in sorted(after, key=lambda k: -(after[k] - before.get(k, 0.0))):
                 print(f"  {kind:24s} {(after[kind] - before.get(kind, 0.0)) / wall:5.2f}")
             print("  steps/s per run: " + ", ".join(f"{(b - a) / wall:.0f}" for a, b in zip(steps_before, steps_after)))

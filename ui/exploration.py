@@ -151,6 +151,15 @@ def until_finished(view: RunView, every: float | None, floor: float) -> float | 
     return floor if due < 2.0 * every else every
 
 
+def status_pace(view: RunView, every: float | None, floor: float) -> float | None:
+    """Seconds until `view`'s status line asks again: `every`, or `floor` while its run is due to end
+    (`until_finished`) or has not obeyed a click yet (`until_obeyed`). The view is `hurried` meanwhile: those
+    asks read the archive anew (`read_every`)."""
+    pace = until_obeyed(view, until_finished(view, every, floor), floor)
+    view.hurried = pace is not None and pace <= floor
+    return pace
+
+
 def open_view(store: RunStore, run_id: int, capacity: int = 4000) -> RunView:
     """A fresh view of archived run `run_id` (any status), read up to now."""
     state = store.state(run_id)

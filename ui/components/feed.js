@@ -8,8 +8,8 @@
 // (follow.now, on a "pareto:follow-now" message).
 //
 // A page in the background (another tab in front, a minimised window: document.hidden, which a frame shares
-// with its page) draws nothing a person sees, so it asks no more than `hiddenEvery` seconds apart, or not at
-// all when `hiddenEvery` is null, and asks at once when it is shown again. The status line keeps asking (its
+// with its page) draws nothing a person sees, so its asks come at least `hiddenEvery` seconds apart, or not at
+// all when `hiddenEvery` is null, and it asks at once when it is shown again. The status line keeps asking (its
 // asks keep the run watched: a run no page looks at stops at its idle limit); the charts wait.
 window.feedFollower = function (name, onContent, hiddenEvery) {
   "use strict";
@@ -31,11 +31,13 @@ window.feedFollower = function (name, onContent, hiddenEvery) {
   async function ask() {
     const asked = feed, began = performance.now();
     let every = 2;
+    timer = null;
     asking = true;
     try {
       const r = await fetch(asked + (version ? "?have=" + encodeURIComponent(version) : ""), {cache: "no-store"});
-      if (asked !== feed) return;  // the page published anew meanwhile
-      if (r.status === 200) {
+      if (asked !== feed) {
+        // The page published anew meanwhile: its follow() set the pace; this answer is of the old feed.
+      } else if (r.status === 200) {
         const answer = await r.json();
         version = answer.version;
         every = answer.every;
@@ -73,9 +75,18 @@ window.feedFollower = function (name, onContent, hiddenEvery) {
   window.addEventListener("message", function (event) {
     if (event.data && event.data.type === "pareto:follow-now") follow.now();
   });
+  // Hidden: a chart's next ask waits until the page is shown (one already under way parks after its answer).
   // Shown again: what a person now sees catches up at once, not at the background's pace.
   document.addEventListener("visibilitychange", function () {
-    if (!document.hidden && (parked || timer !== null)) follow.now();
+    if (document.hidden) {
+      if (waitsHidden && timer !== null) {
+        clearTimeout(timer);
+        timer = null;
+        parked = true;
+      }
+    } else if (parked || timer !== null) {
+      follow.now();
+    }
   });
   return follow;
 };
