@@ -370,6 +370,20 @@ def test_a_tab_in_the_background_asks_only_its_status_and_catches_up_when_shown(
                or ((t := live_tail(page, CHART)) and t["step"] > step), "the chart to catch up", 30, page=page)
 
 
+def test_a_run_that_ends_in_a_background_tab_redraws_its_page_when_shown(new_tab, server):
+    page = new_tab()
+    run_id = start_run(page, 600)["run"]
+    set_hidden(page, True)
+    wait_archived(server.db, run_id, ("finished",), 120)
+    wait_until(lambda: (s := status(page)) and s["state"] == "finished", "the status line to say finished", 30,
+               page=page)
+    page.wait_for_timeout(3000)  # a status line in front would have made the page rerun by now
+    # No rerun while nobody sees the page: its Start button is still the running run's (disabled).
+    assert button(page, "explore_start").is_disabled()
+    set_hidden(page, False)
+    wait_until(lambda: button(page, "explore_start").is_enabled(), "the page to redraw once shown", 30, page=page)
+
+
 def test_pause_and_stop_take_effect_within_seconds(new_tab, server, capsys):
     page = new_tab()
     run_id = start_run(page, LONG)["run"]
