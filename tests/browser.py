@@ -573,21 +573,21 @@ _emulating: weakref.WeakSet = weakref.WeakSet()  # the pages whose frames read _
 
 
 def set_hidden(page: Page, hidden: bool) -> None:
-    """Make `page` and its frames, now and later, read as a background tab (document.hidden, visibilityState)
-    or as shown again, and tell them (visibilitychange), as a browser does when another tab comes to the front.
+    """Make `page` and its frames read as a background tab (document.hidden, visibilityState) or as shown again,
+    and tell them (visibilitychange), as a browser does when another tab comes to the front.
+
     Emulated: headless chromium shows every page (each of Playwright's pages is a window of its own, never behind
     another), and goes on running a hidden page's timers and drawing at full speed, as a real background tab
-    would not."""
+    would not. A frame made later reads the page's flag only where the init script reached it, which it does not
+    always (a component's frame mounted by a rerun may be missed): call this again once the frames that matter
+    are there (a person hides a tab after pressing Start in it)."""
     if page not in _emulating:
         page.add_init_script(_VISIBILITY_FROM_TOP)
-        for frame in page.frames:
-            with contextlib.suppress(Exception):  # a frame that went away meanwhile
-                frame.evaluate(_VISIBILITY_FROM_TOP)
         _emulating.add(page)
     page.evaluate("hidden => { window.__paretoHidden = hidden; }", hidden)
     for frame in page.frames:
-        with contextlib.suppress(Exception):
-            frame.evaluate('document.dispatchEvent(new Event("visibilitychange"))')
+        with contextlib.suppress(Exception):  # a frame that went away meanwhile
+            frame.evaluate(_VISIBILITY_FROM_TOP + ';document.dispatchEvent(new Event("visibilitychange"))')
 
 
 def count_feed_asks(page: Page) -> dict[str, int]:

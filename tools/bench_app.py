@@ -242,8 +242,6 @@ def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, rounds: int
         settle_fork_server()
         if apart:
             pin_apart()
-        for page in pages[1:] if background else ():
-            set_hidden(page, True)
         every = {int(float(page.get_by_label("Metrics every", exact=True).input_value())) for page in pages}
         if every != {METRICS_EVERY}:
             say(f"the sidebar's Metrics every is {every}, not {METRICS_EVERY} as in the library run")
@@ -294,9 +292,12 @@ def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, rounds: int
         # Pause and Stop, in the first tab, while every tab runs a long run.
         for page in pages:
             set_number(page, "Steps", LONG)
+        to_front(pages[1:] if background else [])
         before = set(clicked_runs(store))
         for page in pages:
             wait_until(lambda page=page: press(page, "explore_start"), "the Start button", 60, page=page)
+        for page in pages[1:] if background else ():
+            to_background(page, time.time() - 60)
         wait_until(lambda: len(long := [r for r in clicked_runs(store) if r not in before]) == tabs
                    and all(store.state(r)["iterations"] > 20 for r in long), "each long run to be stepping", 120)
         first = pages[0]
@@ -346,10 +347,13 @@ def run_tabs(pages: list[Any], db: Path, steps: int, tabs: int, shown: int) -> d
     the first step shown."""
     from pareto_app.store import RunStore
 
+    to_front(pages[shown:])
     store, ends = RunStore(db), EndWatch(db)
     try:
         clicked = [wait_until(lambda page=page: press(page, "explore_start"), "the Start button", 60, interval=0.05,
                               page=page) for page in pages]
+        for page, at in list(zip(pages, clicked))[shown:]:
+            to_background(page, at)
         out: dict[str, list[float]] = {"app": [], "end": [], "rates": [], "first step": [], "solver": [], "runs": []}
         for k, (page, at) in enumerate(zip(pages, clicked)):
             # This round's run: the newest the tab's status line showed (a background tab's too: a rerun draws it).
@@ -371,6 +375,27 @@ def run_tabs(pages: list[Any], db: Path, steps: int, tabs: int, shown: int) -> d
     finally:
         ends.close()
     return out
+
+
+def to_front(pages: list[Any], timeout: float = 10.0) -> None:
+    """Bring `pages` to the front, as a person does to press Start in each: a run that ended in the background
+    redraws its page now (the Start button is enabled again), and the machine is let settle."""
+    for page in pages:
+        set_hidden(page, False)
+    for page in pages:
+        wait_until(lambda page=page: page.locator(".st-key-explore_start button").is_enabled(), "the Start button",
+                   60, page=page)
+    deadline = time.monotonic() + timeout
+    while pages and time.monotonic() < deadline and busy_cores() >= QUIET_CORES:
+        pass
+
+
+def to_background(page: Any, since: float) -> None:
+    """Send `page` to the background once the run it started shows on its status line (its frame is there to be
+    hidden), as a person switches tabs after pressing Start."""
+    wait_until(lambda: any(e["run"] is not None for e in monitor(page, since)["log"]), "the run on its status line",
+               60, interval=0.05, page=page)
+    set_hidden(page, True)
 
 
 # --page-apart: the browser, the server, Playwright and this script on the last core, the solvers (the fork server,

@@ -139,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--background", action="store_true",
                         help="every tab but the first in the background (hidden), as tabs of one browser window are")
     args = parser.parse_args(argv)
+    if args.background and args.steps:
+        parser.error("--background measures runs that go on (leave out --steps)")
     reason = missing()
     if reason:
         print(reason, file=sys.stderr)
@@ -156,8 +158,6 @@ def main(argv: list[str] | None = None) -> int:
             pages = [open_app(context.new_page(), server.url) for _ in range(args.tabs)]
             for page in pages:
                 set_number(page, "Steps", args.steps or LONG)
-            for page in pages[1:] if args.background else ():
-                set_hidden(page, True)
             settle_fork_server()
             if args.steps:
                 for round_ in range(1, args.rounds + 1):
@@ -172,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
             wait_until(lambda: len(runs := clicked_runs(store)) == args.tabs
                        and all(store.state(r)["iterations"] > 50 for r in runs), "every run to step", 120)
             time.sleep(2.0)  # past the first full rerun of each page
+            for page in pages[1:] if args.background else ():  # as a person switches tabs once a run is going
+                set_hidden(page, True)
+            time.sleep(1.0 if args.background else 0.0)
             runs = clicked_runs(store)
             before, steps_before, at = cpu_by_kind(server.pid), [store.state(r)["iterations"] for r in runs], \
                 time.monotonic()
