@@ -561,8 +561,8 @@ _MONITOR_JS = """chart => {
 }"""
 
 
-# Every frame of a page reads its visibility from the page's top window, where `set_hidden` sets it: frames
-# made later (a component mounted by a rerun, the status line at Start) read it too.
+# A frame reads its visibility from the page's top window, where `set_hidden` sets it (run in each frame, and as
+# an init script for frames made later, where it reaches them).
 _VISIBILITY_FROM_TOP = """(() => {
     const hidden = () => { try { return window.top.__paretoHidden === true; } catch (err) { return false; } };
     Object.defineProperty(document, "hidden", {configurable: true, get: hidden});

@@ -215,15 +215,22 @@ def busy_cores(over: float = 0.5) -> float:
     return ((all1 - all0) - (idle1 - idle0)) / os.sysconf("SC_CLK_TCK") / wall
 
 
+def wait_quiet(timeout: float, also: Callable[[], bool] = lambda: True) -> bool:
+    """Wait until `also()` and the machine is quiet (below QUIET_CORES busy), at most `timeout` seconds; whether
+    it came to that."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if also() and busy_cores() < QUIET_CORES:
+            return True
+    return False
+
+
 def settle_after(store: Any, runs: list[int], timeout: float = 20.0) -> None:
     """Wait until `runs` are saved (a worker saves a run's Result after its final status) and the machine is quiet
     (the pages' reruns on "finished", a background tab's late look): the next library run is not slowed by this
     round's tail."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(store.state(r)["saved"] for r in runs) and busy_cores() < QUIET_CORES:
-            return
-    say(f"the machine was still busy {timeout:.0f} s after the round; measuring anyway")
+    if not wait_quiet(timeout, lambda: all(store.state(r)["saved"] for r in runs)):
+        say(f"the machine was still busy {timeout:.0f} s after the round; measuring anyway")
 
 
 def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, rounds: int, apart: bool = False,
@@ -294,10 +301,10 @@ def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, rounds: int
             set_number(page, "Steps", LONG)
         to_front(pages[1:] if background else [])
         before = set(clicked_runs(store))
-        for page in pages:
-            wait_until(lambda page=page: press(page, "explore_start"), "the Start button", 60, page=page)
-        for page in pages[1:] if background else ():
-            to_background(page, time.time() - 60)
+        started = [wait_until(lambda page=page: press(page, "explore_start"), "the Start button", 60, page=page)
+                   for page in pages]
+        for page, at in list(zip(pages, started))[1:] if background else ():
+            to_background(page, at)
         wait_until(lambda: len(long := [r for r in clicked_runs(store) if r not in before]) == tabs
                    and all(store.state(r)["iterations"] > 20 for r in long), "each long run to be stepping", 120)
         first = pages[0]
@@ -385,9 +392,8 @@ def to_front(pages: list[Any], timeout: float = 10.0) -> None:
     for page in pages:
         wait_until(lambda page=page: page.locator(".st-key-explore_start button").is_enabled(), "the Start button",
                    60, page=page)
-    deadline = time.monotonic() + timeout
-    while pages and time.monotonic() < deadline and busy_cores() >= QUIET_CORES:
-        pass
+    if pages:
+        wait_quiet(timeout)
 
 
 def to_background(page: Any, since: float) -> None:
