@@ -497,3 +497,17 @@ def test_without_a_fork_server_each_run_gets_a_fresh_interpreter(store, monkeypa
         store.command(run_id, "stop")
         assert wait_ended(store, run_id)["status"] == "stopped"
     launcher.shutdown_fork_server()  # the one waiting for the next run
+
+
+def test_bench_app_reruns_a_runs_spec_with_no_page(store):
+    """`bench app`'s control: the same run (its spec as archived) through a worker with nobody watching, timed to its
+    end in the archive, with no idle limit (nobody watches it)."""
+    from tools.bench_app import without_a_page
+
+    original = launcher.start(store, spec(steps=40, idle_limit=30.0), num_objectives=2)
+    assert wait_ended(store, original)["status"] == "finished"
+    ends, solver, runs = without_a_page(store, [original])
+    again = store.state(runs[0])
+    assert again["status"] == "finished" and again["iterations"] == 40
+    assert again["spec"] == {**store.state(original)["spec"], "idle_limit": None}
+    assert 0 < solver[0] < ends[0] < 60

@@ -15,7 +15,10 @@ and the first tab measures Pause (until its step counter stops changing) and Sto
 "stopped") while the others go on.
 
 The workers' own time in the solver (the last iterate's elapsed) against the library's says how much the page
-slowed the solver itself; the rest of the app's time is the page showing the first step and the end.
+slowed the solver itself; the rest of the app's time is the page showing the first step and the end. Each round
+also runs the same runs (their specs copied from the archive) through workers with no page at all, as many at once
+as tabs, right after the app's: the app's runs' end against theirs ("end/no page") is what the pages cost, apart
+from the worker's own writes and from the machine's drift between a library run and a worker.
 
 `--background` measures more than one tab again with every tab but the first in the background, as tabs of one
 browser window are: the pages read document.hidden (`tests.browser.set_hidden`), since headless chromium shows
@@ -110,6 +113,37 @@ def library_seconds(steps: int, metrics_every: int, at_once: int = 1, cores: set
             raise RuntimeError(f"a library run ended {out[1:2] or proc.returncode!r}")
         times.append(float(out[0]))
     return statistics.fmean(times)
+
+
+def without_a_page(store: Any, runs: list[int], timeout: float = 300.0) -> tuple[list[float], list[float], list[int]]:
+    """The runs `runs` again, each with its spec as archived, through workers forked by this process's own fork
+    server, all at once, with no page watching (no idle limit): per run, (seconds from its start to its end in the
+    archive, the worker's own time in the solver), and the runs' ids."""
+    from pareto_app import launcher
+    from pareto_app.runspec import RunSpec
+    from pareto_app.store import LIVE_STATES
+
+    specs = [RunSpec.from_dict({**store.state(run)["spec"], "idle_limit": None}) for run in runs]
+    started = [(time.time(), launcher.start(store, spec, num_objectives=len(PREFERENCE), label="bench: no page"))
+               for spec in specs]
+    ended: dict[int, float] = {}
+    deadline = time.monotonic() + timeout
+    while len(ended) < len(started):  # every 20 ms, as EndWatch: when each run left the live states
+        for _, run in started:
+            if run not in ended and store.state(run)["status"] not in LIVE_STATES:
+                ended[run] = time.time()
+        if time.monotonic() > deadline:
+            raise AssertionError(f"runs with no page still live after {timeout:.0f} s")
+        time.sleep(0.02)
+    ends, solver = [], []
+    for at, run in started:
+        state = store.state(run)
+        if state["status"] != "finished":
+            raise AssertionError(f"a run with no page ended {state['status']}: {state['message']}")
+        ends.append(ended[run] - at)
+        rows = store.rows_since(run)[-1:]
+        solver.append(rows[0][1]["elapsed"] if rows else math.nan)
+    return ends, solver, [run for _, run in started]
 
 
 def chart_rate(redraws: list[float], start: float, end: float) -> float:
@@ -235,6 +269,7 @@ def settle_after(store: Any, runs: list[int], timeout: float = 20.0) -> None:
 
 def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, rounds: int, apart: bool = False,
             background: bool = False) -> dict[str, Any]:
+    from pareto_app import launcher
     from pareto_app.store import RunStore
 
     where = PAGE_APART if apart else BACKGROUND if background else ""
@@ -246,6 +281,7 @@ def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, rounds: int
         for page in pages:
             set_number(page, "Steps", steps)
             install_monitor(page)
+        launcher.warm()  # this process's own fork server, for the runs with no page
         settle_fork_server()
         if apart:
             pin_apart()
@@ -264,9 +300,15 @@ def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, rounds: int
         brackets = [library_now()]
         library, library_at_once, ratios, ratios_at_once, ends_at_once, slowdowns = [], [], [], [], [], []
         app, ends, rates, first_step, solver_s = [], [], [], [], []
+        no_page, no_page_solver, ends_no_page = [], [], []
         for round_ in range(1, rounds + 1):
             timed_app = run_tabs(pages, db, steps, tabs, 1 if background else tabs)
             settle_after(store, timed_app["runs"])
+            alone_ends, alone_solver, alone_runs = without_a_page(store, timed_app["runs"])
+            no_page.extend(alone_ends)
+            no_page_solver.extend(alone_solver)
+            ends_no_page.append(_mean(timed_app["end"]) / _mean(alone_ends))
+            settle_after(store, alone_runs)
             brackets.append(library_now())
             (before, before_at_once), (after, after_at_once) = brackets[-2], brackets[-1]
             library.append((before + after) / 2)
@@ -286,7 +328,9 @@ def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, rounds: int
                 + f"; 'finished' on the page after {on_page} s (the tabs in front), ratio {ratios[-1]:.2f}"
                 + (f", against {tabs} at once {ratios_at_once[-1]:.2f}" if tabs > 1 else "")
                 + f"; runs ended in the archive after {ended} s, against {tabs} at once {ends_at_once[-1]:.2f}"
-                + f"; the workers' solver time {_mean(timed_app['solver']):.2f} s")
+                + f"; the workers' solver time {_mean(timed_app['solver']):.2f} s"
+                + f"; with no page: ended after {_mean(alone_ends):.2f} s (solver {_mean(alone_solver):.2f} s), "
+                  f"end/no page {ends_no_page[-1]:.2f}")
         ratio, ratio_at_once, slowdown = _median(ratios), _median(ratios_at_once), _median(slowdowns)
         end_at_once = _median(ends_at_once)
         say(f"{tabs} tab(s){where}, {steps} steps, {rounds} round(s): ratio {ratio:.2f} (rounds: "
@@ -294,7 +338,8 @@ def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, rounds: int
             f"in the archive against {tabs} at once {end_at_once:.2f} (rounds: "
             + ", ".join(f"{r:.2f}" for r in ends_at_once) + "); the workers' "
             f"solver time against the library's ({tabs} at once) {slowdown:.2f}; chart updates {_mean(rates):.2f}/s; "
-            f"first step shown {_mean(first_step):.2f} s after Start")
+            f"first step shown {_mean(first_step):.2f} s after Start; the runs' end against the same runs with no "
+            f"page {_median(ends_no_page):.2f} (rounds: " + ", ".join(f"{r:.2f}" for r in ends_no_page) + ")")
 
         # Pause and Stop, in the first tab, while every tab runs a long run.
         for page in pages:
@@ -333,6 +378,7 @@ def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, rounds: int
                 "library s": _median(library), "app s": _median(app), "app/library": ratio,
                 "library at once s": _median(library_at_once), "app/library at once": ratio_at_once,
                 "end s": _median(ends), "end/library at once": end_at_once,
+                "no page s": _median(no_page), "end/no page": _median(ends_no_page),
                 "first step s": _mean(first_step), "worker solver s": _median(solver_s),
                 "solver/library": slowdown, "chart updates/s": _mean(rates),
                 "pause → frozen s": pause[2], "stop → stopped s": stop[2],
@@ -483,7 +529,9 @@ def print_table(rows: list[dict[str, Any]]) -> None:
           "library at once "
           "s: as many library runs side by side as tabs; page apart: the browser and the server on the last core, "
           "the solvers on the others; first step s: to the first step shown; worker solver s: the last "
-          "iterate's elapsed in the worker; solver/library: that against the library (at once); "
+          "iterate's elapsed in the worker; solver/library: that against the library (at once); no page s: the same "
+          "runs through workers with no page, as many at once, to their end in the archive; end/no page: end s "
+          "against that (what the pages cost); "
           "pause/stop → archive s: click to its command in the archive (the server "
           "ran the click); → worker s: click to the worker's paused/stopped status; nan: a bounded wait ran out")
     keys = list(rows[0])
