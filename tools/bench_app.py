@@ -124,26 +124,30 @@ def without_a_page(store: Any, runs: list[int], timeout: float = 300.0) -> tuple
     from pareto_app.store import LIVE_STATES
 
     specs = [RunSpec.from_dict({**store.state(run)["spec"], "idle_limit": None}) for run in runs]
-    started = [(time.time(), launcher.start(store, spec, num_objectives=len(PREFERENCE), label="bench: no page"))
-               for spec in specs]
-    ended: dict[int, float] = {}
-    deadline = time.monotonic() + timeout
-    while len(ended) < len(started):  # every 20 ms, as EndWatch: when each run left the live states
-        for _, run in started:
-            if run not in ended and store.state(run)["status"] not in LIVE_STATES:
-                ended[run] = time.time()
-        if time.monotonic() > deadline:
-            raise AssertionError(f"runs with no page still live after {timeout:.0f} s")
-        time.sleep(0.02)
-    ends, solver = [], []
-    for at, run in started:
-        state = store.state(run)
-        if state["status"] != "finished":
+    watch = EndWatch(store.path)
+    try:
+        started = [(time.time(), launcher.start(store, spec, num_objectives=len(spec.preference),
+                                                label="bench: no page")) for spec in specs]
+
+        def ended_otherwise(run: int) -> bool:
+            return (status := store.state(run)["status"]) not in LIVE_STATES and status != "finished"
+
+        wait_until(lambda: all(run in watch.ended or ended_otherwise(run) for _, run in started),
+                   "the runs with no page to end", timeout, interval=0.1)
+    finally:
+        watch.close()
+    for _, run in started:
+        if run not in watch.ended:
+            state = store.state(run)
             raise AssertionError(f"a run with no page ended {state['status']}: {state['message']}")
-        ends.append(ended[run] - at)
-        rows = store.rows_since(run)[-1:]
-        solver.append(rows[0][1]["elapsed"] if rows else math.nan)
-    return ends, solver, [run for _, run in started]
+    return ([watch.ended[run] - at for at, run in started], [solver_seconds(store, run) for _, run in started],
+            [run for _, run in started])
+
+
+def solver_seconds(store: Any, run: int) -> float:
+    """The worker's own time in the solver: its last iterate's elapsed (NaN before any)."""
+    rows = store.rows_since(run)[-1:]
+    return rows[0][1]["elapsed"] if rows else math.nan
 
 
 def chart_rate(redraws: list[float], start: float, end: float) -> float:
@@ -300,13 +304,12 @@ def measure(browser: Any, url: str, db: Path, tabs: int, steps: int, rounds: int
         brackets = [library_now()]
         library, library_at_once, ratios, ratios_at_once, ends_at_once, slowdowns = [], [], [], [], [], []
         app, ends, rates, first_step, solver_s = [], [], [], [], []
-        no_page, no_page_solver, ends_no_page = [], [], []
+        no_page, ends_no_page = [], []
         for round_ in range(1, rounds + 1):
             timed_app = run_tabs(pages, db, steps, tabs, 1 if background else tabs)
             settle_after(store, timed_app["runs"])
             alone_ends, alone_solver, alone_runs = without_a_page(store, timed_app["runs"])
             no_page.extend(alone_ends)
-            no_page_solver.extend(alone_solver)
             ends_no_page.append(_mean(timed_app["end"]) / _mean(alone_ends))
             settle_after(store, alone_runs)
             brackets.append(library_now())
@@ -423,8 +426,7 @@ def run_tabs(pages: list[Any], db: Path, steps: int, tabs: int, shown: int) -> d
                 out["rates"].append(chart_rate(seen["redraws"], at, at + app) if not math.isnan(app) else math.nan)
             out["end"].append(timed("a run to end in the archive", lambda run=run, at=at: wait_until(
                 lambda: run in ends.ended and ends.ended[run] - at, "the run's end in the archive", 90 + 30 * tabs)))
-            rows = store.rows_since(run)[-1:]
-            out["solver"].append(rows[0][1]["elapsed"] if rows else math.nan)
+            out["solver"].append(solver_seconds(store, run))
     finally:
         ends.close()
     return out

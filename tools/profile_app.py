@@ -172,9 +172,10 @@ def main(argv: list[str] | None = None) -> int:
             wait_until(lambda: len(runs := clicked_runs(store)) == args.tabs
                        and all(store.state(r)["iterations"] > 50 for r in runs), "every run to step", 120)
             time.sleep(2.0)  # past the first full rerun of each page
-            for page in pages[1:] if args.background else ():  # as a person switches tabs once a run is going
-                set_hidden(page, True)
-            time.sleep(1.0 if args.background else 0.0)
+            if args.background:  # as a person switches tabs once a run is going
+                for page in pages[1:]:
+                    set_hidden(page, True)
+                time.sleep(1.0)
             runs = clicked_runs(store)
             before, steps_before, at = cpu_by_kind(server.pid), [store.state(r)["iterations"] for r in runs], \
                 time.monotonic()
