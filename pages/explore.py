@@ -15,7 +15,6 @@ from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
-from streamlit.errors import StreamlitAPIException
 
 from pareto_app import launcher
 from pareto_app.result import Result
@@ -134,7 +133,9 @@ def _rate(history) -> str:
     return f"{per_second:.0f} it/s" if per_second >= 1 else f"{1 / per_second:.1f} s/step"
 
 
-def start_run() -> None:
+def start_run() -> RunView:
+    """Start a run with what the page shows; its view, read once the worker has taken its first step (or after
+    ACK_WAIT_S)."""
     spec = RunSpec(task=setup.task, task_params=setup.task_params, solver=setup.solver, options=setup.options,
                    preference=[float(v) for v in preference], seed=setup.seed, device=setup.device,
                    metrics_every=setup.metrics_every,
@@ -144,13 +145,17 @@ def start_run() -> None:
     st.session_state["explore_run"] = st.session_state["explore_adopted"] = started
     st.session_state["explore_sent"] = list(preference)
     with lock:
-        exploration.watch(store, started)
+        view = exploration.watch(store, started)
     follow_run(started)
     # A forked worker takes its first step within a tenth of a second: the page drawn next shows it, rather
     # than "starting" for a tick.
     deadline = time.monotonic() + ACK_WAIT_S
     while time.monotonic() < deadline and _starting(store.state(started)):
         time.sleep(0.02)
+    with lock:
+        view.refresh(store)
+    keep_watching(view)
+    return view
 
 
 def follow_run(run: int) -> None:
@@ -222,10 +227,15 @@ def run_panel() -> None:
         with lock:
             current.refresh(store)
         keep_watching(current)
+    # A click on Start is in the button's state before the button is drawn: the run starts first, and this
+    # same run of the panel draws it (Start disabled, Pause, the status line), where drawing the buttons first
+    # took a second run of the panel, two sets of changes for the browser while the solver takes its first steps.
+    if (st.session_state.get("explore_start") and not (current is not None and current.live) and setup.ok
+            and preference is not None and problem is not None):
+        current = start_run()
     live_now = current is not None and current.live
     c1, c2, c3 = st.columns(3)
-    start = c1.button("Start", type="primary", key="explore_start",
-                      disabled=live_now or not setup.ok or preference is None)
+    c1.button("Start", type="primary", key="explore_start", disabled=live_now or not setup.ok or preference is None)
     if live_now and current.command != "pause":
         c2.button("Pause", key="explore_pause", on_click=send, args=(current.run_id, "pause"))
     else:
@@ -233,9 +243,6 @@ def run_panel() -> None:
                   args=(current.run_id if current is not None else 0, "run"))
     c3.button("Stop", key="explore_stop", disabled=not live_now, on_click=send,
               args=(current.run_id if current is not None else 0, "stop"))
-    if start and preference is not None and problem is not None:
-        start_run()
-        rerun_panel()
     if current is None:
         st.info("Set a preference and press Start.")
         return
@@ -252,14 +259,6 @@ def run_panel() -> None:
             else:
                 exploration.views.pop(current.run_id, None)
                 st.rerun()
-
-
-def rerun_panel() -> None:
-    """Rerun the run panel alone; the whole page where the click came in a run of the whole page (a test's)."""
-    try:
-        st.rerun(scope="fragment")
-    except StreamlitAPIException:  # not a rerun of the fragment
-        st.rerun()
 
 
 def status_line(current: RunView) -> None:
