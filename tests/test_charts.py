@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from pareto_app.history import column
-from ui.charts import SCREEN_CELLS, distinct_on_screen, objective_space
+from ui.charts import SCREEN_CELLS, distinct_on_screen, metric_lines, objective_space, weights_chart
 
 LO, HI = np.array([0.0, -1.0]), np.array([2.0, 1.0])
 
@@ -59,3 +59,35 @@ def test_converged_runs_are_drawn_as_the_dots_they_make():
     assert min(traces["explored"].x) <= 0.2 + 1e-3 and max(traces["explored"].x) == 2.0
     x_range = fig.layout.xaxis.range
     assert x_range[0] < 0.2 and x_range[1] > 2.0
+
+
+def test_live_charts_keep_fixed_margins_mark_preference_moves_and_skip_what_a_log_axis_cannot_show():
+    steps = np.arange(40)
+    history = pd.DataFrame({"step": steps, "kkt_residual": np.where(steps == 5, np.nan, 0.9 ** steps),
+                            "constraint_violation": np.where(steps < 3, 0.0, 1e-3),
+                            column("weights", 0): 0.25, column("weights", 1): 0.75})
+    metrics = metric_lines(history, ["kkt_residual", "constraint_violation", "stationarity"], "KKT", changes=[10, 25])
+    weights = weights_chart(history, ["f1", "f2"], changes=[10])
+    objective = objective_space(pd.DataFrame(), pd.DataFrame(), _run(4, 30, (0.4, 0.6)), [0.5, 0.5], ["f1", "f2"],
+                                changes=[7], run=4)
+    for fig in (metrics, weights, objective):
+        # Margins that do not move with the labels, and a zoom kept across redraws.
+        assert fig.layout.margin.autoexpand is False and fig.layout.uirevision
+        assert fig.layout.xaxis.automargin is False and fig.layout.yaxis.automargin is False
+    # One line per metric the history has, without the NaN step and the zeros a log axis has no place for.
+    lines = {t.name: t for t in metrics.data}
+    assert set(lines) == {"kkt_residual", "constraint_violation"} and metrics.layout.yaxis.type == "log"
+    assert 5 not in list(lines["kkt_residual"].x) and len(lines["kkt_residual"].x) == 39
+    assert list(lines["constraint_violation"].x) == list(range(3, 40))
+    # A dotted line across the plot at each step where the preference moved.
+    assert [(s.x0, s.x1, s.yref, s.line.dash) for s in metrics.layout.shapes] == [(10, 10, "y domain", "dot"),
+                                                                                 (25, 25, "y domain", "dot")]
+    assert [s.x0 for s in weights.layout.shapes] == [10] and list(weights.layout.yaxis.range) == [0, 1]
+    assert [list(t.y) for t in weights.data] == [[0.25] * 40, [0.75] * 40] and [t.name for t in weights.data] == ["f1", "f2"]
+    # The objective space's axes hold the whole trajectory; where it moved is marked on it.
+    traces = {t.name: t for t in objective.data}
+    path = traces["trajectory"]
+    (x_lo, x_hi), (y_lo, y_hi) = objective.layout.xaxis.range, objective.layout.yaxis.range
+    assert x_lo < min(path.x) and max(path.x) < x_hi and y_lo < min(path.y) and max(path.y) < y_hi
+    assert list(traces["preference moved"].x) == [path.x[7]]
+    assert list(traces["start / now"].customdata) == ["4:0", "4:29"]
