@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -232,7 +233,10 @@ def run_panel() -> None:
     # took a second run of the panel, two sets of changes for the browser while the solver takes its first steps.
     if (st.session_state.get("explore_start") and not (current is not None and current.live) and setup.ok
             and preference is not None and problem is not None):
-        current = start_run()
+        try:
+            current = start_run()
+        except (ValueError, OSError, sqlite3.Error) as err:  # the buttons below are still drawn, and usable
+            st.error(f"The run could not start: {err}")
     live_now = current is not None and current.live
     c1, c2, c3 = st.columns(3)
     c1.button("Start", type="primary", key="explore_start", disabled=live_now or not setup.ok or preference is None)

@@ -67,6 +67,22 @@ def test_explore_renders_with_defaults():
     assert not at.button(key="explore_start").disabled
 
 
+def test_a_run_that_cannot_start_says_why_and_leaves_the_buttons(monkeypatch):
+    import sqlite3
+
+    def locked(*args, **kwargs):
+        raise sqlite3.OperationalError("database is locked")
+
+    at = _app()
+    monkeypatch.setattr(launcher, "start", locked)
+    at.button(key="explore_start").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert any("could not start: database is locked" in e.value for e in at.error)
+    assert not at.button(key="explore_start").disabled and at.button(key="explore_stop").disabled
+    assert "explore_run" not in at.session_state
+
+
 def test_explore_start_streams_archives_and_exports_a_front_point():
     at = _app()
     at.number_input(key="setup_steps").set_value(40)

@@ -91,3 +91,16 @@ def test_live_charts_keep_fixed_margins_mark_preference_moves_and_skip_what_a_lo
     assert x_lo < min(path.x) and max(path.x) < x_hi and y_lo < min(path.y) and max(path.y) < y_hi
     assert list(traces["preference moved"].x) == [path.x[7]]
     assert list(traces["start / now"].customdata) == ["4:0", "4:29"]
+
+
+def test_the_objective_space_of_a_run_not_stepping_yet_shows_what_was_explored_before():
+    # The idle figure of a page that watched runs before: a new run has no iterates yet (queued, or starting).
+    explored = pd.concat([_run(1, 50, (0.2, 0.9)), _run(2, 50, (0.9, 0.2))])
+    fig = objective_space(explored, explored.iloc[-5:], pd.DataFrame(), [0.5, 0.5], ["f1", "f2"])
+    traces = {t.name: t for t in fig.data}
+    assert len(traces["explored"].x) > 0 and len(traces["trajectory"].x) == 0
+    assert len(traces["preference ray"].x) == 2
+    three = pd.DataFrame({"run": 1, "step": np.arange(4), **{column("objectives", s): np.linspace(1, 2, 4) + s
+                                                             for s in range(3)}})
+    fig = objective_space(three, three, pd.DataFrame(), [1 / 3] * 3, ["f1", "f2", "f3"])
+    assert len({t.name: t for t in fig.data}["explored"].x) == 4

@@ -95,8 +95,9 @@ def run_step(custom: object) -> tuple[int, int] | None:
         return None
 
 
-def _objectives(frame: pd.DataFrame) -> np.ndarray:
-    return vectors(frame, "objectives") if len(frame.columns) else np.zeros((len(frame), 0))
+def _objectives(frame: pd.DataFrame, S: int = 0) -> np.ndarray:
+    """The objective vectors of `frame`'s rows; a frame with no columns (nothing yet) has none, S wide."""
+    return vectors(frame, "objectives") if len(frame.columns) else np.zeros((len(frame), S))
 
 
 def preference_ray(preference: Sequence[float], F: np.ndarray) -> np.ndarray:
@@ -114,9 +115,9 @@ def objective_space(explored: pd.DataFrame, front: pd.DataFrame, trajectory: pd.
     """The objective space: explored points, their front, the current trajectory (coloured by
     step), the preference ray; 2-D scatter for S = 2, 3-D for S = 3, parallel coordinates above."""
     S = len(labels)
-    F_traj = _objectives(trajectory)
-    fig = go.Figure()
+    F_traj = _objectives(trajectory, S)  # S wide when empty: it is stacked with the explored points below
     if S > 3:
+        fig = go.Figure()
         data = _objectives(front) if len(front) else F_traj
         dims = [{"label": labels[s], "values": data[:, s]} for s in range(S)] if len(data) else \
             [{"label": lab, "values": []} for lab in labels]
@@ -177,6 +178,7 @@ def objective_space(explored: pd.DataFrame, front: pd.DataFrame, trajectory: pd.
                        "name": "front (click to choose)", "customdata": _run_step(front)})
         return _figure(traces, layout, "objective-space")
     E, Ff = _objectives(explored), _objectives(front)
+    fig = go.Figure()
     fig.add_trace(go.Scatter3d(x=E[:, 0] if len(E) else [], y=E[:, 1] if len(E) else [],
                                z=E[:, 2] if len(E) else [], mode="markers",
                                marker={"color": EXPLORED_COLOUR, "size": 2}, name="explored"))
