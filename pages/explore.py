@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from pareto_app import launcher
 from pareto_app.result import Result
@@ -58,6 +59,10 @@ REDRAW_EVERY_S = 0.4
 FULL_EVERY_S = 2.0  # the objective space's whole figure, between tails of its trajectory (ui/trajectory_feed.py)
 METRICS_EVERY_S = 2.0
 METRICS_DRAWN_AFTER = 10  # rows
+# A started run's metrics charts ask this long after its status line and objective space: in a run's first second
+# the page's drawing and the solver's first steps compete for the cores (its first 50 steps took 0.06-0.17 s
+# longer watched than not, measured), and a line of a few points tells little.
+METRICS_KICKED_AFTER_S = 1.0
 ACK_WAIT_S = 0.3
 PAUSED_EVERY_S = 1.0
 WATCH_EVERY_S = 1.0
@@ -66,6 +71,7 @@ CORES = os.cpu_count() or 1
 
 
 METRIC_PARTS = ("metrics", "weights")
+IDLE_STATUS = {"progress": None, "line": [["Set a preference and press Start.", False]], "caption": "", "state": "idle"}
 TRAJECTORY_SHOWN = 800
 EXPLORED_SHOWN = 1000
 METRIC_POINTS_SHOWN = 600
@@ -247,10 +253,13 @@ def run_panel() -> None:
                   args=(current.run_id if current is not None else 0, "run"))
     c3.button("Stop", key="explore_stop", disabled=not live_now, on_click=send,
               args=(current.run_id if current is not None else 0, "stop"))
+    notes = st.container()  # what the status line has to say in words, above its frame, which stays where it is
     if current is None:
-        st.info("Set a preference and press Start.")
+        # The status line's frame is drawn before any run, as the charts are: made when a run starts, its page
+        # would load and lay out while the solver takes its first steps.
+        live_status(IDLE_STATUS, key="explore_status")
         return
-    status_line(current)
+    status_line(current, notes)
     if not current.live and st.session_state.get("explore_drawn") != (current.run_id, run_state(current)):
         st.rerun()  # the run ended: the charts and the front are drawn anew
     if current.status in ("interrupted", "stopped") and store.last_checkpoint(current.run_id) is not None:
@@ -265,12 +274,14 @@ def run_panel() -> None:
                 st.rerun()
 
 
-def status_line(current: RunView) -> None:
+def status_line(current: RunView, notes: DeltaGenerator) -> None:
+    """The status line of `current`, followed through its feed while the run is live; what it says in words (a
+    failure, an ended run's message) in `notes`."""
     if current.status in ("diverged", "failed", "interrupted"):
-        (st.warning if current.status == "interrupted" else st.error)(f"{current.label} {current.status}: "
-                                                                       f"{current.message}")
+        (notes.warning if current.status == "interrupted" else notes.error)(f"{current.label} {current.status}: "
+                                                                             f"{current.message}")
     elif current.message and not current.live:
-        st.caption(current.message)
+        notes.caption(current.message)
     with lock:
         update = status_update(current.run_id, read=False)
     feed = None
@@ -409,7 +420,8 @@ def live_metrics() -> None:
         else:
             live_feed.withdraw(token, part)
         with column:
-            live_chart(fig, key=f"explore_{part}", feed=live_feed.url(token, part), version=version, every=every)
+            live_chart(fig, key=f"explore_{part}", feed=live_feed.url(token, part), version=version, every=every,
+                       kick_after=METRICS_KICKED_AFTER_S)
 
 
 def idle_metrics_figure(part: str):

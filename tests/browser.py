@@ -590,16 +590,15 @@ def set_hidden(page: Page, hidden: bool) -> None:
             frame.evaluate(_VISIBILITY_FROM_TOP + ';document.dispatchEvent(new Event("visibilitychange"))')
 
 
-def count_feed_asks(page: Page) -> dict[str, int]:
-    """From now on, the asks `page` sends its live feeds, by part (status, objective, metrics, weights): a dict
-    that fills as they go."""
-    asks: dict[str, int] = {}
+def record_feed_asks(page: Page) -> list[tuple[str, Any]]:
+    """From now on, the asks `page` sends its live feeds: a list that fills with (part, Playwright request), in the
+    order sent; `request.timing["startTime"]` (unix ms, the browser's clock) says when, once answered."""
+    asks: list[tuple[str, Any]] = []
 
     def seen(request: Any) -> None:
         path = request.url.split("?", 1)[0]
         if "/api/live/" in path:
-            part = path.rsplit("/", 1)[-1]
-            asks[part] = asks.get(part, 0) + 1
+            asks.append((path.rsplit("/", 1)[-1], request))
 
     page.on("request", seen)
     return asks

@@ -141,6 +141,8 @@ def test_explore_publishes_feeds_that_follow_the_run_until_it_ends():
     for key in ("explore_objective_space", "explore_metrics", "explore_weights"):
         assert key in idle and idle[key]["feed"] and idle[key]["every"] is None, key
         assert _ask(idle[key]["feed"])[0] == 404, key
+    # The status line's frame too is there before any run, so that Start does not make one while the solver steps.
+    assert idle["explore_status"]["feed"] is None and idle["explore_status"]["content"]["line"][0][0].startswith("Set a")
     at.number_input(key="setup_steps").set_value(100_000)
     at.button(key="explore_start").click()
     at.run()

@@ -50,14 +50,16 @@ def chart_feed(update: Update) -> Update:
 
 
 def live_chart(fig: go.Figure, key: str, on_click: Callable[[], None] | None = None, height: int | None = None,
-               feed: str | None = None, version: str | None = None, every: float | None = None) -> None:
+               feed: str | None = None, version: str | None = None, every: float | None = None,
+               kick_after: float = 0.0) -> None:
     """Draw `fig` in the chart with `key`, in place of what it showed (`fig` is given away, see `figure_spec`).
     With `on_click`, a click on a point calls it (a widget callback); `clicked_points(key)` then says which
     points. With `feed` (ui/live_feed.py, answered by a `chart_feed`), the chart then follows it from `version`
-    on, asking first after `every` seconds."""
+    on, asking first after `every` seconds; with no `every`, it asks when the page's status line says a run started
+    (`live_status(kick=...)`), `kick_after` seconds later."""
     shown_height = int(height or fig.layout.height or 450)
     _component(spec=figure_spec(fig), height=shown_height, clickable=on_click is not None, feed=feed, version=version,
-               every=every, key=key, on_change=on_click, default=None)
+               every=every, kick_after=kick_after, key=key, on_change=on_click, default=None)
 
 
 def clicked_points(key: str) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@
 // an answer with newer content calls onContent(content). Asks keep their pace from one ask to the next,
 // however long an answer took to come; a failed ask is tried again after 2 s; a part no longer published
 // (404) is not asked again until the page's next rerun says what to follow, or a sibling asks it to
-// (follow.now, on a "pareto:follow-now" message).
+// (follow.now, on a "pareto:follow-now" message; `follow.kickedAfter` seconds later where the page set it).
 //
 // A page in the background (another tab in front, a minimised window: document.hidden, which a frame shares
 // with its page) draws nothing a person sees, so its asks come at least `hiddenEvery` seconds apart, or not at
@@ -71,9 +71,13 @@ window.feedFollower = function (name, onContent, hiddenEvery) {
     else if (feed) later(0);
   };
   // Whoever asks this window to, by a "pareto:follow-now" message: a page's other live parts, when the
-  // page has just published their feeds anew (a run started) without a rerun that would tell them.
+  // page has just published their feeds anew (a run started) without a rerun that would tell them. A part
+  // that matters less in a run's first second (a line of a few points) asks `kickedAfter` seconds later.
+  follow.kickedAfter = 0;
   window.addEventListener("message", function (event) {
-    if (event.data && event.data.type === "pareto:follow-now") follow.now();
+    if (!event.data || event.data.type !== "pareto:follow-now") return;
+    if (follow.kickedAfter > 0 && !asking && feed) later(follow.kickedAfter);
+    else follow.now();
   });
   // Hidden: a chart's next ask waits until the page is shown (one already under way parks after its answer).
   // Shown again: what a person now sees catches up at once, not at the background's pace.
