@@ -85,6 +85,19 @@ exploration: Exploration = st.session_state.setdefault("explore_exploration", Ex
 lock: threading.RLock = st.session_state.setdefault("explore_lock", threading.RLock())
 token: str = st.session_state.setdefault("explore_live_token", live_feed.new_token())
 trajectory_feeds: dict[int, TrajectoryFeed] = st.session_state.setdefault("explore_trajectory_feeds", {})
+
+
+def adopt_started() -> None:
+    """The run this page started becomes the run it shows, steered from the preference it started with
+    (`Exploration.started`)."""
+    if exploration.started is not None:
+        started, sent = exploration.started
+        st.session_state["explore_run"] = st.session_state["explore_adopted"] = started
+        st.session_state["explore_sent"] = sent
+        exploration.started = None
+
+
+adopt_started()  # a start that a rerun cut short
 run_id: int | None = st.session_state.get("explore_run")
 view: RunView | None = None
 if run_id is not None:
@@ -149,8 +162,10 @@ def start_run() -> RunView:
                    divergence_factor=setup.divergence_factor, termination=Termination(steps=setup.steps),
                    idle_limit=setup.idle_limit)
     started = launcher.start(store, spec, num_objectives=S)
-    st.session_state["explore_run"] = st.session_state["explore_adopted"] = started
-    st.session_state["explore_sent"] = list(preference)
+    # Kept where no rerun comes in between: the session's state, assigned first, yields to a rerun the person asked
+    # for meanwhile (a moved slider), and the run would go on unseen. The page's next run adopts it (top).
+    exploration.started = (started, list(spec.preference))
+    adopt_started()
     with lock:
         view = exploration.watch(store, started)
     follow_run(started)

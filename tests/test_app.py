@@ -83,6 +83,42 @@ def test_a_run_that_cannot_start_says_why_and_leaves_the_buttons(monkeypatch):
     assert "explore_run" not in at.session_state
 
 
+def test_a_run_started_as_a_rerun_cuts_the_panel_short_is_shown_not_lost(monkeypatch):
+    # A person moves a slider while Start is being handled: the rerun it asks for stops the panel at its next
+    # Streamlit call, which may come right after the worker was started. The page shows that run (no second
+    # one from the same click), rather than leaving it to run unseen until its idle limit.
+    from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    started = []
+
+    def start_then_a_rerun(*args, **kwargs):
+        run = real_start(*args, **kwargs)
+        started.append(run)
+        get_script_run_ctx().script_requests.request_rerun(RerunData())
+        return run
+
+    real_start = launcher.start
+    at = _app()
+    at.number_input(key="setup_steps").set_value(100_000)
+    at.run()
+    monkeypatch.setattr(launcher, "start", start_then_a_rerun)
+    at.button(key="explore_start").click()
+    at.run()
+    store = pa.store.RunStore()
+    try:
+        assert not at.exception, at.exception
+        assert len(started) == 1 and store.count() == 1, started
+        assert at.session_state["explore_run"] == started[0]
+        at.run()
+        assert at.button(key="explore_start").disabled and not at.button(key="explore_stop").disabled
+    finally:
+        for run in started:
+            store.command(run, "stop")
+    for run in started:
+        assert _wait(run, timeout=30)["status"] == "stopped"
+
+
 def test_explore_start_streams_archives_and_exports_a_front_point():
     at = _app()
     at.number_input(key="setup_steps").set_value(40)

@@ -183,6 +183,10 @@ class Exploration:
     """The runs a session watches, and the objective vectors of their kept iterates."""
 
     views: dict[int, RunView] = field(default_factory=dict)
+    # A run the page started, with the preference it was started with, not yet recorded as the page's run in the
+    # session's state: an assignment there first yields to a rerun asked for meanwhile, and can be cut short
+    # (pages/explore.py adopts it on its next run).
+    started: tuple[int, list[float]] | None = None
 
     def watch(self, store: RunStore, run_id: int) -> RunView:
         if run_id not in self.views:
