@@ -89,11 +89,13 @@ trajectory_feeds: dict[int, TrajectoryFeed] = st.session_state.setdefault("explo
 
 def adopt_started() -> None:
     """The run this page started becomes the run it shows, steered from the preference it started with
-    (`Exploration.started`)."""
+    (`Exploration.started`); unless the person has chosen another since (the Runs page's "Open in Explore",
+    a rerun that cut the start short on its way there): that one is shown, and the started run is on the Runs page."""
     if exploration.started is not None:
-        started, sent = exploration.started
-        st.session_state["explore_run"] = st.session_state["explore_adopted"] = started
-        st.session_state["explore_sent"] = sent
+        started, sent, shown_before = exploration.started
+        if st.session_state.get("explore_run") == shown_before:
+            st.session_state["explore_run"] = st.session_state["explore_adopted"] = started
+            st.session_state["explore_sent"] = sent
         exploration.started = None
 
 
@@ -161,10 +163,11 @@ def start_run() -> RunView:
                    metrics_every=setup.metrics_every,
                    divergence_factor=setup.divergence_factor, termination=Termination(steps=setup.steps),
                    idle_limit=setup.idle_limit)
+    shown_before = st.session_state.get("explore_run")
     started = launcher.start(store, spec, num_objectives=S)
     # Kept where no rerun comes in between: the session's state, assigned first, yields to a rerun the person asked
     # for meanwhile (a moved slider), and the run would go on unseen. The page's next run adopts it (top).
-    exploration.started = (started, list(spec.preference))
+    exploration.started = (started, list(spec.preference), shown_before)
     adopt_started()
     with lock:
         view = exploration.watch(store, started)
@@ -249,6 +252,7 @@ def run_panel() -> None:
         with lock:
             current.refresh(store)
         keep_watching(current)
+    failure = ""
     # A click on Start is in the button's state before the button is drawn: the run starts first, and this
     # same run of the panel draws it (Start disabled, Pause, the status line), where drawing the buttons first
     # took a second run of the panel, two sets of changes for the browser while the solver takes its first steps.
@@ -257,7 +261,7 @@ def run_panel() -> None:
         try:
             current = start_run()
         except (ValueError, OSError, sqlite3.Error) as err:  # the buttons below are still drawn, and usable
-            st.error(f"The run could not start: {err}")
+            failure = f"The run could not start: {err}"
     live_now = current is not None and current.live
     c1, c2, c3 = st.columns(3)
     c1.button("Start", type="primary", key="explore_start", disabled=live_now or not setup.ok or preference is None)
@@ -269,6 +273,8 @@ def run_panel() -> None:
     c3.button("Stop", key="explore_stop", disabled=not live_now, on_click=send,
               args=(current.run_id if current is not None else 0, "stop"))
     notes = st.container()  # what the status line has to say in words, above its frame, which stays where it is
+    if failure:
+        notes.error(failure)
     if current is None:
         # The status line's frame is drawn before any run, as the charts are: made when a run starts, its page
         # would load and lay out while the solver takes its first steps.

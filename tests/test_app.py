@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import pareto_app as pa
@@ -83,10 +84,12 @@ def test_a_run_that_cannot_start_says_why_and_leaves_the_buttons(monkeypatch):
     assert "explore_run" not in at.session_state
 
 
-def test_a_run_started_as_a_rerun_cuts_the_panel_short_is_shown_not_lost(monkeypatch):
+@pytest.mark.parametrize("opened_meanwhile", [False, True])
+def test_a_run_started_as_a_rerun_cuts_the_panel_short_is_shown_not_lost(monkeypatch, opened_meanwhile):
     # A person moves a slider while Start is being handled: the rerun it asks for stops the panel at its next
     # Streamlit call, which may come right after the worker was started. The page shows that run (no second
-    # one from the same click), rather than leaving it to run unseen until its idle limit.
+    # one from the same click), rather than leaving it to run unseen until its idle limit; unless the person opened
+    # another run meanwhile (the Runs page's "Open in Explore"): that one stays the page's.
     from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
     from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
@@ -95,21 +98,26 @@ def test_a_run_started_as_a_rerun_cuts_the_panel_short_is_shown_not_lost(monkeyp
     def start_then_a_rerun(*args, **kwargs):
         run = real_start(*args, **kwargs)
         started.append(run)
+        if opened_meanwhile:
+            other = real_start(store, RunSpec(task="toy-quadratic", preference=[0.8, 0.2], device="cpu",
+                                              termination=Termination(steps=100_000)), num_objectives=2)
+            started.append(other)
+            st.session_state["explore_run"] = other
         get_script_run_ctx().script_requests.request_rerun(RerunData())
         return run
 
-    real_start = launcher.start
+    real_start, store = launcher.start, pa.store.RunStore()
     at = _app()
     at.number_input(key="setup_steps").set_value(100_000)
     at.run()
     monkeypatch.setattr(launcher, "start", start_then_a_rerun)
     at.button(key="explore_start").click()
     at.run()
-    store = pa.store.RunStore()
     try:
         assert not at.exception, at.exception
-        assert len(started) == 1 and store.count() == 1, started
-        assert at.session_state["explore_run"] == started[0]
+        assert len(started) == 1 + opened_meanwhile and store.count() == len(started), started
+        assert at.session_state["explore_run"] == started[-1]
+        assert at.session_state["explore_exploration"].started is None
         at.run()
         assert at.button(key="explore_start").disabled and not at.button(key="explore_stop").disabled
     finally:

@@ -109,9 +109,11 @@ def new_tab(browser, server):
     stop_workers(server.db)  # never leave a 100000-step run burning the CPU (workers outlive their tabs)
 
 
-def start_run(page, steps: int) -> dict:
-    """Set Steps in the sidebar, press Start, wait for this run's status line; returns it parsed."""
-    set_number(page, "Steps", steps)
+def start_run(page, steps: int, typed: bool = True) -> dict:
+    """Set Steps in the sidebar (unless `typed` is False: Steps says `steps` already), press Start, wait for this
+    run's status line; returns it parsed."""
+    if typed:
+        set_number(page, "Steps", steps)
     wait_until(lambda: press(page, "explore_start"), "the Start button", 30, page=page)
     return wait_until(lambda: (s := status(page)) and s["steps"] == steps and s["state"] in ("running", "finished") and s,
                       f"the status line of a {steps}-step run", timeout=90, page=page)
@@ -140,10 +142,14 @@ def wait_preference(page, r1: float) -> None:
 def test_live_charts_gain_points_while_a_run_streams(new_tab, server):
     page = new_tab()
     set_number(page, "Steps", LONG)
-    page.wait_for_timeout(1000)  # the rerun the typed number makes, done: the click on Start then reruns the panel alone
+    # Every chart's frame drawn (plotly.js loaded: a frame still loading misses the status line's word, and asks once
+    # drawn), and the rerun the typed number makes done: the click on Start then reruns the run panel alone.
+    wait_until(lambda: all(mark_plot(page, key) for key in (CHART, "explore_metrics", "explore_weights")),
+               "the charts drawn", 60, page=page)
+    page.wait_for_timeout(1000)
     page.wait_for_selector("[data-test-script-state='notRunning']")
     asks = record_feed_asks(page)
-    first = start_run(page, LONG)
+    first = start_run(page, LONG, typed=False)
     assert first["solver"] == "wc-mhgd", first
     assert RunStore(server.db).state(first["run"])["status"] in ("queued", "running"), first  # an archive id
     # The objective-space chart's trajectory, read from the Plotly figure in the DOM.
@@ -167,7 +173,8 @@ def test_live_charts_gain_points_while_a_run_streams(new_tab, server):
             first_ask.setdefault(part, request.timing["startTime"] / 1000)
     assert first_ask.keys() == {"objective", "metrics", "weights"}, first_ask
     assert first_ask["metrics"] - first_ask["objective"] >= 0.5 and first_ask["weights"] - first_ask["objective"] >= 0.5, \
-        first_ask
+        [(part, (r := request.response()) and r.status, request.timing["startTime"] / 1000 - first_ask["objective"])
+         for part, request in asks[:20]]
     page.wait_for_timeout(1000)
     n2, s2 = wait_until(grown, "more points a second later", 30, page=page)
     assert n2 >= n1 > n0 and s2["step"] >= s1["step"] > s0

@@ -186,7 +186,7 @@ class Exploration:
     # A run the page started, with the preference it was started with, not yet recorded as the page's run in the
     # session's state: an assignment there first yields to a rerun asked for meanwhile, and can be cut short
     # (pages/explore.py adopts it on its next run).
-    started: tuple[int, list[float]] | None = None
+    started: tuple[int, list[float], int | None] | None = None  # (run, preference, the run shown before it)
 
     def watch(self, store: RunStore, run_id: int) -> RunView:
         if run_id not in self.views:

@@ -13,7 +13,8 @@
 // asks keep the run watched: a run no page looks at stops at its idle limit); the charts wait.
 window.feedFollower = function (name, onContent, hiddenEvery) {
   "use strict";
-  let feed = null, version = null, timer = null, asking = false, again = false, parked = false;
+  let feed = null, version = null, timer = null, asking = false, again = null, parked = false;
+  let following = false;  // the last answer set a pace: the part follows a live run
   const waitsHidden = hiddenEvery === null || hiddenEvery === undefined;
 
   function later(seconds) {
@@ -41,20 +42,24 @@ window.feedFollower = function (name, onContent, hiddenEvery) {
         const answer = await r.json();
         version = answer.version;
         every = answer.every;
+        following = every !== null && every !== undefined;
         onContent(answer.content);
       } else if (r.status === 204) {
         const e = r.headers.get("X-Every");
         every = e === null || e === "" ? null : Number(e);
+        following = every !== null;
       } else if (r.status === 404) {
         every = null;
+        following = false;
       }
     } catch (err) {
       console.error(name + ":", err);
     }
     asking = false;
-    if (again && feed) {  // told to ask while this ask was under way: what it was told may be newer
-      again = false;
-      later(0);
+    if (again !== null && feed) {  // told to ask while this ask was under way: what it was told may be newer
+      const after = again;
+      again = null;
+      later(after);
     } else if (asked === feed) {
       later(every === null || every === undefined ? null : Math.max(0.05, every - (performance.now() - began) / 1000));
     }
@@ -67,7 +72,7 @@ window.feedFollower = function (name, onContent, hiddenEvery) {
   }
   // Ask at once (the part may have just been published: see `askSiblingsNow`).
   follow.now = function () {
-    if (asking) again = true;  // one ask at a time: two would carry the same version and both get a figure
+    if (asking) again = 0;  // one ask at a time: two would carry the same version and both get a figure
     else if (feed) later(0);
   };
   // Whoever asks this window to, by a "pareto:follow-now" message: a page's other live parts, when the
@@ -76,8 +81,10 @@ window.feedFollower = function (name, onContent, hiddenEvery) {
   follow.kickedAfter = 0;
   window.addEventListener("message", function (event) {
     if (!event.data || event.data.type !== "pareto:follow-now") return;
-    if (follow.kickedAfter > 0 && !asking && feed) later(follow.kickedAfter);
-    else follow.now();
+    // A part that follows a live run already asks at once, as it always did: the word may be of a newer run.
+    if (following || !(follow.kickedAfter > 0)) follow.now();
+    else if (asking) again = again === 0 ? 0 : follow.kickedAfter;
+    else if (feed) later(follow.kickedAfter);
   });
   // Hidden: a chart's next ask waits until the page is shown (one already under way parks after its answer).
   // Shown again: what a person now sees catches up at once, not at the background's pace.
