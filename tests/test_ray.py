@@ -2,6 +2,7 @@
 
 import dataclasses
 import logging
+import subprocess
 import sys
 import time
 
@@ -152,11 +153,20 @@ def _archived_sweep(tmp_path, **spec_args):
     return store, store.create(spec.to_dict(), num_objectives=2, label="sweep")
 
 
-def test_the_apps_sweep_on_ray_archives_every_run_as_the_library_computes_it(local_ray, problem, tmp_path):
-    from pareto_app import worker
+def _execute_in_a_worker(store, run_id: int) -> str:
+    """The run's job in a process of its own, as the app's worker runs it: it starts its own Ray and shuts it down
+    at its end, as a worker does (in this process, that shutdown would end the module's Ray, and a process that
+    starts and shuts down Ray several times has crashed the test process here, once in a suite of ~640 tests)."""
+    code = "import sys; from pareto_app import worker; print(worker.execute(sys.argv[1], int(sys.argv[2])))"
+    done = subprocess.run([sys.executable, "-c", code, str(store.path), str(run_id)], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.split()[-1]
 
+
+def test_the_apps_sweep_on_ray_archives_every_run_as_the_library_computes_it(problem, tmp_path):
     store, run_id = _archived_sweep(tmp_path)
-    assert worker.execute(store.path, run_id) == "finished"
+    assert _execute_in_a_worker(store, run_id) == "finished"
     children = store.children(run_id)
     assert len(children) == len(PREFERENCES)
     expected = pa.sweep(problem, "wc-mhgd", PREFERENCES, steps=20, device="cpu")
@@ -171,12 +181,10 @@ def test_the_apps_sweep_on_ray_archives_every_run_as_the_library_computes_it(loc
     assert store.state(run_id)["status"] == "finished"
 
 
-def test_a_stopped_sweep_on_ray_marks_its_unfinished_runs_stopped(local_ray, tmp_path):
-    from pareto_app import worker
-
+def test_a_stopped_sweep_on_ray_marks_its_unfinished_runs_stopped(tmp_path):
     store, run_id = _archived_sweep(tmp_path)
     store.command(run_id, "stop")  # before the first chunk ends
-    assert worker.execute(store.path, run_id) == "stopped"
+    assert _execute_in_a_worker(store, run_id) == "stopped"
     states = [store.state(i)["status"] for i in store.children(run_id)]
     assert len(states) == len(PREFERENCES) and set(states) == {"stopped"}
 
