@@ -130,3 +130,24 @@ def test_a_figure_is_followed_only_for_full_every_seconds():
     time.sleep(0.55)
     _grow(view, 30, 40)
     assert _answer(feed, view, version, full_every=0.5)[1]
+
+
+def test_a_figure_made_before_the_first_iterate_is_followed_by_a_whole_figure_not_a_tail():
+    # The worker is still building the task (running, no iterate) when the page's chart asks: it gets the idle
+    # chart, with no trajectory trace; the chart paints a tail only from the figure's trajectory.
+    view = _view(0)
+    feed = TrajectoryFeed(view.run_id)
+
+    def idle() -> go.Figure:
+        fig = go.Figure(go.Scatter(x=[0.2, 0.8], y=[0.8, 0.2], name="analytic front"))
+        return fig.update_xaxes(range=[-0.1, 1.1]).update_yaxes(range=[-0.1, 1.1])
+
+    update = feed.answer(view, None, idle, 0.4, FULL_EVERY)
+    assert "trajectory" not in update.content()["spec"]
+    _grow(view, 0, 10)  # within the idle chart's axes: a tail would be sent, and not be seen
+    update, made = _answer(feed, view, update.version)
+    assert made and json.loads(update.content()["spec"])["data"][0]["name"] == "trajectory"
+    # From that figure on, the trajectory's new points come as tails.
+    _grow(view, 10, 20)
+    tail, made = _answer(feed, view, update.version)
+    assert not made and len(tail.content()["tail"]["x"]) == 10

@@ -77,8 +77,13 @@ class TrajectoryFeed:
 
     def _tail(self, view: RunView) -> dict[str, Any] | None:
         """The trajectory's points after the figure's last step ({x, y, step}), or None where one falls outside the
-        figure's axes (the figure is then drawn anew, with ranges that hold it)."""
-        if self.ranges is None:
+        figure's axes or the figure has no trajectory to continue (the figure is then drawn anew).
+
+        A figure made before the run's first iterate (the idle chart, drawn while the worker builds the task) has no
+        trajectory trace, and the chart paints a tail only from the figure's trajectory: tails after it showed
+        nothing until the next whole figure, up to `full_every` later (2-8 s; a whole run of seconds with four tabs
+        on two cores, measured)."""
+        if self.ranges is None or self.full_step == -np.inf:
             return None
         history = view.history
         new = history.step > self.full_step
