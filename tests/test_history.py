@@ -143,8 +143,10 @@ def test_a_page_looks_at_a_live_run_often_at_a_paused_one_slowly_and_at_an_ended
     for status in ("queued", "running"):
         view.status, view.command = status, "run"
         assert look_every(view, 0.4, 1.0) == 0.4
-        assert look_every(view, 0.4, 1.0, busy=2.0) == pytest.approx(1.6)  # 4 stepping workers on 2 cores
-        assert look_every(view, 0.4, 1.0, busy=0.5) == 0.4  # fewer workers than cores: no faster
+        assert look_every(view, 0.4, 1.0, busy=2.0) == 0.4  # no step yet: the first is looked for at the usual pace
+    view.history.extend(fake_rows(0, 1))
+    assert look_every(view, 0.4, 1.0, busy=2.0) == pytest.approx(1.6)  # 4 stepping workers on 2 cores
+    assert look_every(view, 0.4, 1.0, busy=0.5) == 0.4  # fewer workers than cores: no faster
     view.status, view.command = "running", "pause"  # asked, not yet obeyed: the panel must see it obey
     assert look_every(view, 0.4, 1.0) == 0.4
     view.status = "paused"

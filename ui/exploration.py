@@ -112,7 +112,10 @@ class RunView:
 def look_every(view: RunView | None, redraw_every: float, paused_every: float, busy: float = 1.0) -> float | None:
     """Seconds between a page's looks at `view`: never once the run ended (or with none shown);
     `paused_every` while it is paused (a resume from another tab, or the idle limit, is still noticed);
-    else `redraw_every`, times `busy` squared (stepping workers per core, at least 1) on a loaded machine.
+    else `redraw_every`, times `busy` squared (stepping workers per core, at least 1) on a loaded machine once
+    the run has an iterate: before that, the page waits for its first step, what a person who pressed Start looks
+    for, and a few asks cost little (four tabs on two cores: "step 1" showed 1.6-1.9 s after Start in three of them,
+    asked once a second, while their charts had drawn the trajectory a second before).
 
     Squared: with k pages each watching its own run on c cores, the pages' redraws per second in all
     fall as c / k (k / c times as many pages, each (k / c)² times less often), so that the workers keep
@@ -123,7 +126,7 @@ def look_every(view: RunView | None, redraw_every: float, paused_every: float, b
         return None
     if view.status == "paused" and view.command == "pause":
         return paused_every
-    return redraw_every * max(1.0, busy) ** 2
+    return redraw_every * max(1.0, busy) ** 2 if len(view.history) else redraw_every
 
 
 def until_obeyed(view: RunView, every: float | None, floor: float) -> float | None:
