@@ -38,7 +38,7 @@ from .history import column, columns, named
 from .result import Result, _jsonable
 
 # Bump when the table layout or the payload format changes, and add a step to _MIGRATIONS.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Layout version of the compressed payload; stored inside it, so a payload explains itself.
 PAYLOAD_FORMAT = 1
 # Seconds a writer waits for another writer (thread or process) before SQLite gives up.
@@ -113,6 +113,10 @@ CREATE TABLE control (
     # Version 3: the rows where a run's preference changed, found without reading its every row (a page
     # choosing a point of a long live run; see preference_rows). The expression is preference_rows' own.
     2: (f"CREATE INDEX iterates_preference_changes ON iterates (run_id, seq) WHERE {_PREFERENCE_CHANGED}",),
+    # Version 4: the live runs found on their status, not by reading every run's row (pages ask how many workers
+    # step at each feed answer, workers while they may still step aside, `reap` at each page; 4.4 ms a scan with
+    # 5,000 runs archived, 0.5 ms with 1,000, measured: a share of a core per tab that grew with the archive).
+    3: ("CREATE INDEX runs_status ON runs (status, pid)",),
 }
 
 # A run in one of these states has (or had, if it crashed) a worker writing it.

@@ -6,6 +6,7 @@ import dataclasses
 import io
 import json
 import math
+import os
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -201,6 +202,31 @@ def test_schema_version_and_newer_database_refused(tmp_path):
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(ValueError, match="newer"):
         RunStore(path)
+
+
+def test_live_runs_are_found_on_an_index_and_an_older_archive_gets_it(tmp_path):
+    """How many workers step (asked at each feed answer of every page) and which runs are live (`reap`) are read off
+    an index of the runs' status, not by reading every archived run's row; an archive of the version before gets
+    the index when opened, its runs kept."""
+    path = tmp_path / "runs.db"
+    store = RunStore(path)
+    spec = pa.RunSpec(task="toy-quadratic", preference=[0.5, 0.5]).to_dict()
+    live = [store.create(spec, num_objectives=2) for _ in range(3)]
+    store.append(live[0], [], [], status="running", progress=0.0, pid=os.getpid())
+    store.append(live[1], [], [], status="running", progress=0.0, pid=os.getpid())
+    assert store.stepping_workers() == 1  # two runs, one worker process
+    with sqlite3.connect(path) as conn:
+        for query in ("SELECT COUNT(DISTINCT pid) FROM runs WHERE status = 'running' AND pid IS NOT NULL",
+                      "SELECT id, pid, heartbeat FROM runs WHERE status IN ('queued', 'running', 'paused')"):
+            plan = " ".join(str(row[-1]) for row in conn.execute("EXPLAIN QUERY PLAN " + query))
+            assert "USING" in plan and "INDEX runs_status" in plan, plan
+        conn.execute("DROP INDEX runs_status")
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+    store = RunStore(path)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'runs_status'").fetchone() is not None
+    assert store.stepping_workers() == 1 and sorted(store.list()["id"]) == live
 
 
 def test_diverged_run_is_stored_with_its_message(store, diverged):
