@@ -30,6 +30,7 @@ from ui.exploration import (
     RunView,
     live_point_payload,
     look_every,
+    nothing_to_draw_yet,
     objective_matrix,
     point_payload,
     problem_key,
@@ -197,7 +198,8 @@ def publish_status(run: int) -> str:
 
 
 def publish_metrics(run: int, part: str) -> str:
-    return live_feed.publish(token, part, lambda: chart_feed(metrics_update(run, part)), lock)
+    return live_feed.publish(token, part, lambda have: chart_feed(metrics_update(run, part, have=have)), lock,
+                             with_have=True)
 
 
 def _starting(state: dict) -> bool:
@@ -452,13 +454,13 @@ def idle_metrics_figure(part: str):
     return weights_chart(pd.DataFrame(), labels)
 
 
-def metrics_update(run: int, part: str, read: bool = True) -> live_feed.Update:
-    """The chart `part` ("metrics": KKT residual, constraint violation, stationarity; "weights") of run `run`.
-    With `read`, the newest rows are read first: what its feed answers."""
+def metrics_update(run: int, part: str, read: bool = True, have: str | None = None) -> live_feed.Update:
+    """The chart `part` ("metrics": KKT residual, constraint violation, stationarity; "weights") of run `run`, for a
+    browser that has version `have` of it. With `read`, the newest rows are read first: what its feed answers."""
     current = exploration.views[run]
     if read:
         current.refresh_if_older(store, READ_EVERY_S)
-    version = f"{current.run_id}:{current.seq}:{current.status}"
+    version = have if nothing_to_draw_yet(current, have) else f"{current.run_id}:{current.seq}:{current.status}"
 
     def content() -> dict:
         history = current.history

@@ -158,6 +158,21 @@ def test_a_page_looks_at_a_live_run_often_at_a_paused_one_slowly_and_at_an_ended
         assert look_every(view, 0.4, 1.0) is None
 
 
+def test_a_chart_is_kept_as_it_is_until_its_run_has_a_step_to_draw():
+    from ui.exploration import nothing_to_draw_yet
+
+    view = RunView(1, {"task": "toy-quadratic"}, History(2, 10))
+    for status in ("queued", "running", "paused"):
+        view.status = status
+        assert nothing_to_draw_yet(view, "idle") and nothing_to_draw_yet(view, "3:40:finished")
+        assert not nothing_to_draw_yet(view, None)  # a browser with no chart gets one
+    view.status = "failed"  # ended before its first step: its chart says so
+    assert not nothing_to_draw_yet(view, "idle")
+    view.status = "running"
+    view.history.extend(fake_rows(0, 1))
+    assert not nothing_to_draw_yet(view, "idle")
+
+
 def test_a_page_looks_again_when_a_run_is_due_to_end():
     from ui.exploration import until_finished
 

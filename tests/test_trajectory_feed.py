@@ -142,6 +142,12 @@ def test_a_figure_made_before_the_first_iterate_is_followed_by_a_whole_figure_no
         fig = go.Figure(go.Scatter(x=[0.2, 0.8], y=[0.8, 0.2], name="analytic front"))
         return fig.update_xaxes(range=[-0.1, 1.1]).update_yaxes(range=[-0.1, 1.1])
 
+    # A browser that shows a chart (the idle one, or the run shown before) keeps it until there is a step to draw.
+    for have in ("idle", "7:1200:finished:figure3"):
+        made = []
+        kept = feed.answer(view, have, lambda: made.append(True) or idle(), 0.4, FULL_EVERY)
+        assert kept.version == have and not made and kept.every == 0.4  # 204, asked again at the usual pace
+    # One that has none (a figure made on a rerun of the page before the first step) gets the idle chart.
     update = feed.answer(view, None, idle, 0.4, FULL_EVERY)
     assert "trajectory" not in update.content()["spec"]
     _grow(view, 0, 10)  # within the idle chart's axes: a tail would be sent, and not be seen

@@ -129,6 +129,14 @@ def look_every(view: RunView | None, redraw_every: float, paused_every: float, b
     return redraw_every * max(1.0, busy) ** 2 if len(view.history) else redraw_every
 
 
+def nothing_to_draw_yet(view: RunView, have: str | None) -> bool:
+    """Whether a browser that shows a chart (version `have`) keeps it for `view`'s run: live, with no iterate yet,
+    the figure sent would be the idle chart (or the run shown before it, with what the run adds not there yet), and
+    the first iterate brings the whole figure anyway. Four tabs starting at once each drew their charts twice in
+    the run's first second, where the page and the workers' first steps compete for the cores."""
+    return have is not None and view.live and not len(view.history)
+
+
 def until_obeyed(view: RunView, every: float | None, floor: float) -> float | None:
     """`every`, or `floor` while a command given to `view`'s run is not obeyed yet ("stopping…", "pausing…",
     "resuming…"): the worker obeys within its control poll (0.05 s), and the page should say "stopped" as soon,

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from ui.exploration import RunView
+from ui.exploration import RunView, nothing_to_draw_yet
 from ui.live_chart import figure_spec
 from ui.live_feed import Update
 
@@ -59,10 +59,11 @@ class TrajectoryFeed:
 
     def answer(self, view: RunView, have: str | None, make: Callable[[], go.Figure], every: float | None,
                full_every: float) -> Update:
-        """What to send a browser that has version `have`: nothing (the same version: 204), the trajectory's tail
-        after the figure it has, or a whole new figure from `make()` (see the module's docstring)."""
+        """What to send a browser that has version `have`: nothing (the same version, or a live run with no iterate
+        yet: 204), the trajectory's tail after the figure it has, or a whole new figure from `make()` (see the
+        module's docstring)."""
         tail_version = f"{self.figure_version}|tail:{view.seq}:{view.status}"
-        if have is not None and (have == tail_version
+        if nothing_to_draw_yet(view, have) or have is not None and (have == tail_version
                                  or have == self.figure_version and (view.seq, view.status) == self.figure_key):
             return Update(have, lambda: None, every)
         follows = have is not None and self.figure_version != "" and (
