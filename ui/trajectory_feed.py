@@ -63,8 +63,9 @@ class TrajectoryFeed:
         yet: 204), the trajectory's tail after the figure it has, or a whole new figure from `make()` (see the
         module's docstring)."""
         tail_version = f"{self.figure_version}|tail:{view.seq}:{view.status}"
-        if nothing_to_draw_yet(view, have) or have is not None and (have == tail_version
-                                 or have == self.figure_version and (view.seq, view.status) == self.figure_key):
+        has_current = have is not None and (
+            have == tail_version or have == self.figure_version and (view.seq, view.status) == self.figure_key)
+        if has_current or nothing_to_draw_yet(view, have):
             return Update(have, lambda: None, every)
         follows = have is not None and self.figure_version != "" and (
             have == self.figure_version or have.startswith(self.figure_version + "|tail:"))
